@@ -1,0 +1,219 @@
+/**
+ * The BFF contract: every request and response body of API v1, as zod schemas.
+ * The server parses requests with these; the widget parses responses with these; /openapi.json is generated from ENDPOINTS.
+ */
+import { z } from 'zod';
+import { CurrencySchema, CentavosSchema } from './money.js';
+import { MX_STATE_CODES, normalizePhone } from './mexico.js';
+import { ErrorBodySchema } from './errors.js';
+
+export const PRODUCTS = ['Funerario', 'Universidad', 'Retiro'] as const;
+export const ProductSchema = z.enum(PRODUCTS);
+export type Product = z.infer<typeof ProductSchema>;
+
+/** Age limits per product (inclusive), checked on our side before KASU is asked (KASU's 406 is the backstop). */
+export const PRODUCT_AGE_LIMITS: Record<Product, { minAge: number; maxAge: number }> = {
+  Funerario: { minAge: 2, maxAge: 69 },
+  Universidad: { minAge: 0, maxAge: 7 },
+  Retiro: { minAge: 18, maxAge: 64 },
+};
+
+export const PAYMENT_METHODS = ['email', 'khipu', 'card'] as const;
+export const PaymentMethodSchema = z.enum(PAYMENT_METHODS);
+export type PaymentMethod = z.infer<typeof PaymentMethodSchema>;
+
+export const CONSENT_DOCUMENTS = ['terms', 'privacy', 'trust'] as const;
+export const ConsentDocumentSchema = z.enum(CONSENT_DOCUMENTS);
+export type ConsentDocument = z.infer<typeof ConsentDocumentSchema>;
+
+export const CheckoutStatusSchema = z.enum([
+  'open', // collecting data
+  'registering', // submit claimed, KASU registration under way
+  'registered', // KASU answered 201: policy number known
+  'needs_review', // the outcome of a registration attempt is unknown; a person must look
+]);
+export type CheckoutStatus = z.infer<typeof CheckoutStatusSchema>;
+
+// ---------- pieces ----------
+
+export const CurpInputSchema = z.string().trim().min(1).max(40);
+
+export const PhoneSchema = z
+  .string()
+  .max(30)
+  .transform((value, ctx) => {
+    const phone = normalizePhone(value);
+    if (phone === null) {
+      ctx.addIssue({ code: 'custom', message: 'PHONE_INVALID' });
+      return z.NEVER;
+    }
+    return phone;
+  });
+
+export const ContactSchema = z.object({
+  email: z.string().trim().toLowerCase().max(254).pipe(z.email({ message: 'EMAIL_INVALID' })),
+  phone: PhoneSchema,
+});
+export type Contact = z.output<typeof ContactSchema>;
+
+export const AddressSchema = z.object({
+  street: z.string().trim().min(1).max(120),
+  number: z.string().trim().min(1).max(20),
+  neighborhood: z.string().trim().min(1).max(120),
+  municipality: z.string().trim().min(1).max(120),
+  postalCode: z.string().trim().regex(/^\d{5}$/, { message: 'POSTAL_CODE_INVALID' }),
+  state: z.enum(MX_STATE_CODES),
+});
+export type Address = z.output<typeof AddressSchema>;
+
+export const ConsentsSchema = z.object({ terms: z.boolean(), privacy: z.boolean(), trust: z.boolean() });
+export type Consents = z.infer<typeof ConsentsSchema>;
+
+export const PlanSchema = z.object({
+  count: z.number().int().min(1),
+  instalment: CentavosSchema,
+  total: CentavosSchema,
+});
+export type Plan = z.infer<typeof PlanSchema>;
+
+export const QuoteSchema = z.object({
+  product: ProductSchema,
+  /** KASU's resolved product code (for Funerario, the age band such as "30a49"). */
+  kasuProduct: z.string(),
+  currency: CurrencySchema,
+  /** Cash price in centavos. */
+  price: CentavosSchema,
+  annualRatePercent: z.number().nonnegative(),
+  plans: z.array(PlanSchema).min(1),
+  quotedAt: z.iso.datetime(),
+});
+export type Quote = z.infer<typeof QuoteSchema>;
+
+export const ProductEligibilitySchema = z.object({
+  product: ProductSchema,
+  eligible: z.boolean(),
+  /** Why not, when not eligible. */
+  reason: z.enum(['TOO_YOUNG', 'TOO_OLD']).optional(),
+  minAge: z.number().int(),
+  maxAge: z.number().int(),
+});
+export type ProductEligibility = z.infer<typeof ProductEligibilitySchema>;
+
+export const LegalDocumentSchema = z.object({
+  id: ConsentDocumentSchema,
+  version: z.string(),
+  url: z.url(),
+});
+export type LegalDocument = z.infer<typeof LegalDocumentSchema>;
+
+export const OrderSchema = z.object({
+  /** Our reference, unique per order; the one providers see. */
+  reference: z.string(),
+  policy: z.string().nullable(),
+  kasuStatus: z.string().nullable(),
+  paymentMethod: PaymentMethodSchema,
+  currency: CurrencySchema,
+  price: CentavosSchema,
+  instalments: z.number().int().min(1),
+  instalmentAmount: CentavosSchema,
+  registeredAt: z.iso.datetime().nullable(),
+});
+export type Order = z.infer<typeof OrderSchema>;
+
+export const CheckoutViewSchema = z.object({
+  id: z.string(),
+  status: CheckoutStatusSchema,
+  customer: z.object({
+    curp: z.string(),
+    birthDate: z.iso.date(),
+    age: z.number().int(),
+    sex: z.enum(['H', 'M', 'X']),
+  }),
+  products: z.array(ProductEligibilitySchema),
+  product: ProductSchema.nullable(),
+  quote: QuoteSchema.nullable(),
+  planCount: z.number().int().nullable(),
+  contact: ContactSchema.nullable(),
+  address: AddressSchema.nullable(),
+  consents: ConsentsSchema,
+  documents: z.array(LegalDocumentSchema),
+  paymentMethods: z.array(z.object({ method: PaymentMethodSchema, available: z.boolean() })),
+  order: OrderSchema.nullable(),
+  expiresAt: z.iso.datetime(),
+});
+export type CheckoutView = z.infer<typeof CheckoutViewSchema>;
+
+// ---------- requests and responses ----------
+
+export const CreateCheckoutRequestSchema = z.object({ curp: CurpInputSchema });
+export type CreateCheckoutRequest = z.input<typeof CreateCheckoutRequestSchema>;
+export const CreateCheckoutResponseSchema = z.object({
+  checkout: CheckoutViewSchema,
+  /** Send as `Authorization: Bearer <token>` on every later call for this checkout. */
+  token: z.string(),
+});
+export type CreateCheckoutResponse = z.infer<typeof CreateCheckoutResponseSchema>;
+
+export const QuoteRequestSchema = z.object({ product: ProductSchema });
+export const QuoteResponseSchema = z.object({ quote: QuoteSchema, checkout: CheckoutViewSchema });
+export type QuoteResponse = z.infer<typeof QuoteResponseSchema>;
+
+export const UpdateCheckoutRequestSchema = z
+  .object({
+    product: ProductSchema,
+    planCount: z.number().int().min(1).max(120),
+    contact: ContactSchema,
+    address: AddressSchema,
+    consents: ConsentsSchema.partial(),
+  })
+  .partial()
+  .strict();
+export type UpdateCheckoutRequest = z.input<typeof UpdateCheckoutRequestSchema>;
+
+export const CheckoutResponseSchema = z.object({ checkout: CheckoutViewSchema });
+export type CheckoutResponse = z.infer<typeof CheckoutResponseSchema>;
+
+export const SubmitRequestSchema = z.object({ paymentMethod: PaymentMethodSchema }).strict();
+export type SubmitRequest = z.infer<typeof SubmitRequestSchema>;
+
+export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
+export const IdempotencyKeySchema = z.string().min(8).max(255).regex(/^[\w.:-]+$/);
+
+export { ErrorBodySchema };
+
+// ---------- the endpoint list behind /openapi.json ----------
+
+export type Endpoint = {
+  method: 'get' | 'post' | 'patch';
+  path: string;
+  summary: string;
+  auth: 'none' | 'checkout';
+  idempotent?: boolean;
+  request?: z.ZodType;
+  response: z.ZodType;
+  status: number;
+};
+
+export const ENDPOINTS: Endpoint[] = [
+  {
+    method: 'post', path: '/v1/checkouts', summary: 'Start a checkout for a CURP: eligibility of every product.',
+    auth: 'none', request: CreateCheckoutRequestSchema, response: CreateCheckoutResponseSchema, status: 201,
+  },
+  {
+    method: 'get', path: '/v1/checkouts/{id}', summary: 'The checkout as stored (resume after a reload).',
+    auth: 'checkout', response: CheckoutResponseSchema, status: 200,
+  },
+  {
+    method: 'patch', path: '/v1/checkouts/{id}', summary: 'Save product, plan, contact, address and consents.',
+    auth: 'checkout', request: UpdateCheckoutRequestSchema, response: CheckoutResponseSchema, status: 200,
+  },
+  {
+    method: 'post', path: '/v1/checkouts/{id}/quote', summary: 'Price and instalment plans of a product.',
+    auth: 'checkout', request: QuoteRequestSchema, response: QuoteResponseSchema, status: 200,
+  },
+  {
+    method: 'post', path: '/v1/checkouts/{id}/submit',
+    summary: 'Register with KASU exactly once (Idempotency-Key required) and start the chosen payment.',
+    auth: 'checkout', idempotent: true, request: SubmitRequestSchema, response: CheckoutResponseSchema, status: 200,
+  },
+];
