@@ -64,6 +64,10 @@ export const ERRORS = {
     status: 422, retryable: false,
     es: 'Faltan datos para completar la compra.', en: 'Some details are missing to complete the purchase.',
   },
+  CHECKOUT_CLOSED: {
+    status: 409, retryable: false,
+    es: 'Esta compra ya se envió y no se puede modificar.', en: 'This purchase has been submitted and can no longer be changed.',
+  },
   PAYMENT_METHOD_UNAVAILABLE: {
     status: 422, retryable: false,
     es: 'Esta forma de pago no está disponible por ahora. Elige otra.',

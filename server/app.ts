@@ -1,0 +1,72 @@
+/**
+ * createApp(deps) builds the Express application and does not listen (server.ts does), so tests drive it
+ * through HTTP on port 0 with whatever dependencies they choose.
+ */
+import { existsSync } from 'node:fs';
+import express, { type Router } from 'express';
+import { AppError } from './errors.js';
+import type { Config } from './config.js';
+import type { Database } from './db/database.js';
+import type { Logger } from './log.js';
+import type { CheckoutService } from './checkouts/checkout-service.js';
+import { cors, errorHandler, notFound, requestContext } from './http/middleware.js';
+import { v1Routes } from './http/v1-routes.js';
+import { openApiDocument } from './http/openapi.js';
+import { demoPage, DEMO_CSS, DEMO_CSP } from './demo/demo-page.js';
+
+export type AppDeps = {
+  config: Pick<Config, 'mode' | 'publicUrl' | 'allowedOrigins'>;
+  db: Database;
+  logger: Logger;
+  checkouts: CheckoutService;
+  /** Directory of the built widget (vite build output). */
+  widgetDir: string;
+  /** Provider simulators mounted in sandbox mode, e.g. { '/sandbox/kasu': router }. */
+  sandboxes?: Record<string, Router>;
+};
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use(requestContext(deps.logger));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await deps.db.query('SELECT 1');
+      res.json({ ok: true, database: deps.db.kind, mode: deps.config.mode });
+    } catch {
+      res.status(503).json({ ok: false, database: deps.db.kind });
+    }
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument(deps.config.publicUrl));
+  });
+
+  app.use('/v1', cors(deps.config.allowedOrigins), express.json({ limit: '16kb' }), v1Routes(deps.checkouts));
+
+  // The widget is public code that partner pages load cross-origin as a module script, so it is CORS-open.
+  app.use('/widget', (_req, res, next) => {
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.setHeader('Cross-Origin-Resource-Policy', 'cross-origin');
+    if (!existsSync(deps.widgetDir)) throw new AppError('NOT_FOUND', { detail: { hint: 'run npm run build:widget' } });
+    next();
+  }, express.static(deps.widgetDir, { maxAge: '5m', fallthrough: true }));
+
+  for (const [path, router] of Object.entries(deps.sandboxes ?? {})) app.use(path, router);
+
+  app.get('/', (_req, res) => {
+    res.setHeader('Content-Security-Policy', DEMO_CSP);
+    res.type('html').send(demoPage());
+  });
+  app.get('/demo.css', (_req, res) => {
+    res.type('css').send(DEMO_CSS);
+  });
+
+  app.use(notFound);
+  app.use(errorHandler);
+  return app;
+}

@@ -1,0 +1,291 @@
+/**
+ * SQL for checkouts, consent evidence, orders, payments and idempotency keys. Rows in, plain objects out;
+ * no business rules here.
+ */
+import type { Address, Consents, Contact, PaymentMethod, Product, Quote, CheckoutStatus } from '../../shared/contract.js';
+import type { Queryable } from '../db/database.js';
+
+export type CheckoutRecord = {
+  id: string;
+  tokenHash: string;
+  curp: string;
+  birthDate: string;
+  sex: 'H' | 'M' | 'X';
+  status: CheckoutStatus;
+  product: Product | null;
+  quote: Quote | null;
+  planCount: number | null;
+  contact: Contact | null;
+  address: Address | null;
+  consents: Consents;
+  paymentMethod: PaymentMethod | null;
+  submitClaimedAt: Date | null;
+  createdAt: Date;
+  expiresAt: Date;
+};
+
+export type OrderStatus = 'registering' | 'registered' | 'rejected' | 'unknown' | 'needs_review';
+
+export type OrderRecord = {
+  id: string;
+  reference: string;
+  checkoutId: string;
+  curp: string;
+  product: Product;
+  kasuProduct: string | null;
+  paymentMethod: PaymentMethod;
+  currency: 'MXN';
+  price: number;
+  instalments: number;
+  instalmentAmount: number;
+  status: OrderStatus;
+  policy: string | null;
+  kasuStatus: string | null;
+  customerName: string | null;
+  paymentLink: string | null;
+  registrationAttempts: number;
+  lastError: string | null;
+  registeredAt: Date | null;
+  createdAt: Date;
+};
+
+type CheckoutRow = {
+  id: string; token_hash: string; curp: string; birth_date: string; sex: string; status: string;
+  product: string | null; quote: Quote | null; plan_count: number | null; contact: Contact | null;
+  address: Address | null; consents: Consents; payment_method: string | null; submit_claimed_at: Date | null;
+  created_at: Date; expires_at: Date;
+};
+
+function toCheckout(row: CheckoutRow): CheckoutRecord {
+  return {
+    id: row.id,
+    tokenHash: row.token_hash,
+    curp: row.curp,
+    birthDate: row.birth_date,
+    sex: row.sex as CheckoutRecord['sex'],
+    status: row.status as CheckoutStatus,
+    product: row.product as Product | null,
+    quote: row.quote,
+    planCount: row.plan_count,
+    contact: row.contact,
+    address: row.address,
+    consents: row.consents,
+    paymentMethod: row.payment_method as PaymentMethod | null,
+    submitClaimedAt: row.submit_claimed_at,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+  };
+}
+
+type OrderRow = {
+  id: string; reference: string; checkout_id: string; curp: string; product: string; kasu_product: string | null;
+  payment_method: string; currency: string; price_centavos: number; instalments: number; instalment_centavos: number;
+  status: string; policy: string | null; kasu_status: string | null; customer_name: string | null;
+  payment_link: string | null; registration_attempts: number; last_error: string | null;
+  registered_at: Date | null; created_at: Date;
+};
+
+function toOrder(row: OrderRow): OrderRecord {
+  return {
+    id: row.id,
+    reference: row.reference,
+    checkoutId: row.checkout_id,
+    curp: row.curp,
+    product: row.product as Product,
+    kasuProduct: row.kasu_product,
+    paymentMethod: row.payment_method as PaymentMethod,
+    currency: 'MXN',
+    price: Number(row.price_centavos),
+    instalments: row.instalments,
+    instalmentAmount: Number(row.instalment_centavos),
+    status: row.status as OrderStatus,
+    policy: row.policy,
+    kasuStatus: row.kasu_status,
+    customerName: row.customer_name,
+    paymentLink: row.payment_link,
+    registrationAttempts: row.registration_attempts,
+    lastError: row.last_error,
+    registeredAt: row.registered_at,
+    createdAt: row.created_at,
+  };
+}
+
+const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
+
+export async function insertCheckout(
+  db: Queryable,
+  checkout: Pick<CheckoutRecord, 'id' | 'tokenHash' | 'curp' | 'birthDate' | 'sex' | 'expiresAt'>,
+): Promise<CheckoutRecord> {
+  const { rows } = await db.query<CheckoutRow>(
+    `INSERT INTO checkouts (id, token_hash, curp, birth_date, sex, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+    [checkout.id, checkout.tokenHash, checkout.curp, checkout.birthDate, checkout.sex, checkout.expiresAt],
+  );
+  return toCheckout(rows[0]!);
+}
+
+export async function findCheckout(db: Queryable, id: string): Promise<CheckoutRecord | null> {
+  const { rows } = await db.query<CheckoutRow>('SELECT * FROM checkouts WHERE id = $1', [id]);
+  return rows[0] ? toCheckout(rows[0]) : null;
+}
+
+export type CheckoutChanges = Partial<
+  Pick<CheckoutRecord, 'product' | 'quote' | 'planCount' | 'contact' | 'address' | 'consents' | 'expiresAt'>
+>;
+
+/** Writes the given fields of an open checkout; returns null when it is no longer open. */
+export async function updateOpenCheckout(db: Queryable, id: string, changes: CheckoutChanges): Promise<CheckoutRecord | null> {
+  const columns: Record<keyof CheckoutChanges, string> = {
+    product: 'product', quote: 'quote', planCount: 'plan_count', contact: 'contact', address: 'address',
+    consents: 'consents', expiresAt: 'expires_at',
+  };
+  const sets: string[] = [];
+  const params: unknown[] = [id];
+  for (const [key, value] of Object.entries(changes) as [keyof CheckoutChanges, unknown][]) {
+    if (value === undefined) continue;
+    const isJson = key === 'quote' || key === 'contact' || key === 'address' || key === 'consents';
+    params.push(isJson ? json(value) : value);
+    sets.push(`${columns[key]} = $${params.length}`);
+  }
+  const { rows } = await db.query<CheckoutRow>(
+    `UPDATE checkouts SET ${[...sets, 'updated_at = now()'].join(', ')}
+     WHERE id = $1 AND status = 'open' RETURNING *`,
+    params,
+  );
+  return rows[0] ? toCheckout(rows[0]) : null;
+}
+
+/**
+ * Claims an open checkout for registration: the single step that makes registration happen once however many
+ * submits race. A claim older than `staleSeconds` (its process died mid-call) may be taken over.
+ */
+export async function claimCheckoutForSubmit(
+  db: Queryable,
+  id: string,
+  paymentMethod: PaymentMethod,
+  staleSeconds: number,
+): Promise<CheckoutRecord | null> {
+  const { rows } = await db.query<CheckoutRow>(
+    `UPDATE checkouts SET status = 'registering', payment_method = $2, submit_claimed_at = now(), updated_at = now()
+     WHERE id = $1 AND (status = 'open'
+       OR (status = 'registering' AND submit_claimed_at < now() - make_interval(secs => $3)))
+     RETURNING *`,
+    [id, paymentMethod, staleSeconds],
+  );
+  return rows[0] ? toCheckout(rows[0]) : null;
+}
+
+export async function setCheckoutStatus(db: Queryable, id: string, status: CheckoutStatus, expiresAt?: Date): Promise<void> {
+  await db.query(
+    `UPDATE checkouts SET status = $2, submit_claimed_at = NULL, updated_at = now(),
+       expires_at = COALESCE($3, expires_at) WHERE id = $1`,
+    [id, status, expiresAt ?? null],
+  );
+}
+
+export async function insertConsentEvents(
+  db: Queryable,
+  events: { checkoutId: string; document: string; version: string; url: string; accepted: boolean; ip: string | null; userAgent: string | null }[],
+): Promise<void> {
+  for (const event of events) {
+    await db.query(
+      `INSERT INTO consent_events (checkout_id, document, version, url, accepted, ip, user_agent)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [event.checkoutId, event.document, event.version, event.url, event.accepted, event.ip, event.userAgent],
+    );
+  }
+}
+
+export async function listConsentEvents(db: Queryable, checkoutId: string) {
+  const { rows } = await db.query<{
+    document: string; version: string; url: string; accepted: boolean; ip: string | null; user_agent: string | null; created_at: Date;
+  }>('SELECT document, version, url, accepted, ip, user_agent, created_at FROM consent_events WHERE checkout_id = $1 ORDER BY id', [checkoutId]);
+  return rows;
+}
+
+/** Creates the order of a checkout, or counts one more registration attempt on the existing one. */
+export async function upsertOrderForAttempt(
+  db: Queryable,
+  order: Pick<OrderRecord, 'id' | 'reference' | 'checkoutId' | 'curp' | 'product' | 'kasuProduct' | 'paymentMethod' | 'price' | 'instalments' | 'instalmentAmount'>,
+): Promise<OrderRecord> {
+  const { rows } = await db.query<OrderRow>(
+    `INSERT INTO orders (id, reference, checkout_id, curp, product, kasu_product, payment_method, currency,
+       price_centavos, instalments, instalment_centavos, status, registration_attempts)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'MXN', $8, $9, $10, 'registering', 1)
+     ON CONFLICT (checkout_id) DO UPDATE SET
+       registration_attempts = orders.registration_attempts + 1, status = 'registering',
+       payment_method = EXCLUDED.payment_method, product = EXCLUDED.product, kasu_product = EXCLUDED.kasu_product,
+       price_centavos = EXCLUDED.price_centavos, instalments = EXCLUDED.instalments,
+       instalment_centavos = EXCLUDED.instalment_centavos, updated_at = now()
+     RETURNING *`,
+    [order.id, order.reference, order.checkoutId, order.curp, order.product, order.kasuProduct, order.paymentMethod,
+      order.price, order.instalments, order.instalmentAmount],
+  );
+  return toOrder(rows[0]!);
+}
+
+export async function findOrderByCheckout(db: Queryable, checkoutId: string): Promise<OrderRecord | null> {
+  const { rows } = await db.query<OrderRow>('SELECT * FROM orders WHERE checkout_id = $1', [checkoutId]);
+  return rows[0] ? toOrder(rows[0]) : null;
+}
+
+export async function markOrderRegistered(
+  db: Queryable,
+  orderId: string,
+  result: { policy: string; kasuStatus: string; customerName: string; price: number; instalmentAmount: number; paymentLink: string | null },
+): Promise<OrderRecord> {
+  const { rows } = await db.query<OrderRow>(
+    `UPDATE orders SET status = 'registered', policy = $2, kasu_status = $3, customer_name = $4, price_centavos = $5,
+       instalment_centavos = $6, payment_link = $7, last_error = NULL, registered_at = now(), updated_at = now()
+     WHERE id = $1 RETURNING *`,
+    [orderId, result.policy, result.kasuStatus, result.customerName, result.price, result.instalmentAmount, result.paymentLink],
+  );
+  return toOrder(rows[0]!);
+}
+
+export async function markOrderFailed(db: Queryable, orderId: string, status: Exclude<OrderStatus, 'registered' | 'registering'>, error: string): Promise<void> {
+  await db.query('UPDATE orders SET status = $2, last_error = $3, updated_at = now() WHERE id = $1', [orderId, status, error]);
+}
+
+export async function insertPayment(
+  db: Queryable,
+  payment: { id: string; orderId: string; provider: string; status: string; amount: number; instalmentNumber: number; paymentUrl: string | null },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO payments (id, order_id, provider, status, currency, amount_centavos, instalment_number, payment_url)
+     VALUES ($1, $2, $3, $4, 'MXN', $5, $6, $7) ON CONFLICT (order_id, provider, instalment_number) DO NOTHING`,
+    [payment.id, payment.orderId, payment.provider, payment.status, payment.amount, payment.instalmentNumber, payment.paymentUrl],
+  );
+}
+
+export async function listPayments(db: Queryable, orderId: string) {
+  const { rows } = await db.query<{ id: string; provider: string; status: string; amount_centavos: number; instalment_number: number }>(
+    'SELECT id, provider, status, amount_centavos, instalment_number FROM payments WHERE order_id = $1 ORDER BY instalment_number',
+    [orderId],
+  );
+  return rows;
+}
+
+export type IdempotencyRecord = { requestHash: string; responseStatus: number | null; responseBody: unknown };
+
+/** Records a key for a checkout; returns the existing record when the key was seen before, or null when it is new. */
+export async function reserveIdempotencyKey(db: Queryable, checkoutId: string, key: string, requestHash: string): Promise<IdempotencyRecord | null> {
+  const inserted = await db.query(
+    `INSERT INTO idempotency_keys (checkout_id, key, request_hash) VALUES ($1, $2, $3)
+     ON CONFLICT (checkout_id, key) DO NOTHING`,
+    [checkoutId, key, requestHash],
+  );
+  if (inserted.rowCount === 1) return null;
+  const { rows } = await db.query<{ request_hash: string; response_status: number | null; response_body: unknown }>(
+    'SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE checkout_id = $1 AND key = $2',
+    [checkoutId, key],
+  );
+  const row = rows[0]!;
+  return { requestHash: row.request_hash, responseStatus: row.response_status, responseBody: row.response_body };
+}
+
+export async function saveIdempotentResponse(db: Queryable, checkoutId: string, key: string, status: number, body: unknown): Promise<void> {
+  await db.query('UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE checkout_id = $1 AND key = $2', [
+    checkoutId, key, status, JSON.stringify(body),
+  ]);
+}

@@ -1,0 +1,170 @@
+/**
+ * The environment, parsed once at start with zod. A bad or missing value stops the process with one message
+ * listing every problem. In sandbox mode every provider defaults to the built-in simulator; in live mode the
+ * process refuses to start without real credentials.
+ */
+import { z } from 'zod';
+
+const SANDBOX = {
+  KASU_USER: 'Api_KASU_Sandbox',
+  // Public sandbox value printed in KASU's own API document; not a secret.
+  KASU_PRIVATE_KEY: 'ef235aacf90d9f4aadd8c92e4b2562e1d9eb97f0',
+  KHIPU_RECEIVER_ID: '100000',
+  KHIPU_SECRET: 'sandbox-khipu-secret',
+  CARD_MERCHANT_ID: '3fa85f64-5717-4562-b3fc-2c963f66afa6',
+  CARD_KEY: 'sandbox-card-key',
+  TUPAY_ACCESS_KEY: 'sandbox@kasu.example',
+  TUPAY_SECRET_KEY: 'sandbox-tupay-secret',
+} as const;
+
+const optionalString = z.string().trim().min(1).optional();
+const optionalUrl = z.url().optional();
+const csv = z
+  .string()
+  .optional()
+  .transform((value) => (value ?? '').split(',').map((item) => item.trim()).filter(Boolean));
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const EnvSchema = z
+  .object({
+    MODE: z.enum(['sandbox', 'live']).default('sandbox'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    HOST: z.string().default('0.0.0.0'),
+    PUBLIC_URL: optionalUrl,
+    DATA_DIR: z.string().min(1).default('./.data'),
+    DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    ALLOWED_ORIGINS: csv,
+    ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+    LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+
+    KASU_BASE_URL: optionalUrl,
+    KASU_USER: optionalString,
+    KASU_PRIVATE_KEY: optionalString,
+    KASU_PATH_TOKEN_FULL: z.string().default(''),
+    KASU_PATH_MODIFY_RECORD: z.string().default(''),
+    KASU_PATH_NEW_SERVICE: z.string().default(''),
+    KASU_TIMEOUT_MS: positiveInt(10_000),
+    /** Instalment counts the merchant offers (each shown only when KASU allows it for the product). */
+    INSTALMENT_OPTIONS: z
+      .string()
+      .default('1,3,6,12,24,36,60')
+      .transform((value, ctx) => {
+        const counts = value.split(',').map((item) => Number(item.trim()));
+        if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > 120)) {
+          ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of whole numbers 1–120' });
+          return z.NEVER;
+        }
+        return [...new Set(counts)].sort((a, b) => a - b);
+      }),
+
+    KHIPU_BASE_URL: optionalUrl,
+    KHIPU_RECEIVER_ID: optionalString,
+    KHIPU_SECRET: optionalString,
+    CARD_BASE_URL: optionalUrl,
+    CARD_MERCHANT_ID: optionalString,
+    CARD_KEY: optionalString,
+    TUPAY_BASE_URL: optionalUrl,
+    TUPAY_ACCESS_KEY: optionalString,
+    TUPAY_SECRET_KEY: optionalString,
+
+    LEGAL_TERMS_URL: z.url().default('https://kasu.com.mx/terminos-y-condiciones'),
+    LEGAL_TERMS_VERSION: z.string().min(1).default('2024-01'),
+    LEGAL_PRIVACY_URL: z.url().default('https://kasu.com.mx/aviso-de-privacidad'),
+    LEGAL_PRIVACY_VERSION: z.string().min(1).default('2024-01'),
+    LEGAL_TRUST_URL: z.url().default('https://kasu.com.mx/fideicomiso'),
+    LEGAL_TRUST_VERSION: z.string().min(1).default('F/0003'),
+    CHECKOUT_TTL_HOURS: positiveInt(48),
+  })
+  .superRefine((env, ctx) => {
+    if (env.MODE !== 'live') return;
+    const required = [
+      'PUBLIC_URL', 'ADMIN_TOKEN', 'KASU_BASE_URL', 'KASU_USER', 'KASU_PRIVATE_KEY',
+    ] as const;
+    for (const key of required) {
+      if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required when MODE=live' });
+    }
+    for (const [key, value] of Object.entries(SANDBOX)) {
+      if (env[key as keyof typeof SANDBOX] === value) {
+        ctx.addIssue({ code: 'custom', path: [key], message: 'is the sandbox value; set the real credential for MODE=live' });
+      }
+    }
+    if (env.ALLOWED_ORIGINS.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['ALLOWED_ORIGINS'], message: 'is required when MODE=live (the partner sites)' });
+    }
+  });
+
+export type Env = z.output<typeof EnvSchema>;
+
+export type Config = {
+  mode: 'sandbox' | 'live';
+  port: number;
+  host: string;
+  publicUrl: string;
+  database: { kind: 'pglite'; dataDir: string } | { kind: 'postgres'; url: string };
+  allowedOrigins: string[];
+  adminToken: string | undefined;
+  logLevel: Env['LOG_LEVEL'];
+  checkoutTtlHours: number;
+  instalmentOptions: number[];
+  legal: { terms: { url: string; version: string }; privacy: { url: string; version: string }; trust: { url: string; version: string } };
+  kasu: {
+    /** null in sandbox mode without KASU_BASE_URL: the built-in simulator, at this server's own address. */
+    baseUrl: string | null;
+    user: string;
+    privateKey: string;
+    paths: { tokenFull: string; modifyRecord: string; newService: string };
+    timeouts: { connectMs: number; headersMs: number; bodyMs: number };
+    tokenRefreshSkewSeconds: number;
+    userAgent: string;
+  };
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parse an environment (process.env by default). Throws ConfigError listing every problem. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  // Empty strings in a .env file mean "not set".
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = EnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'} ${issue.message}`));
+  }
+  const env = parsed.data;
+  const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/$/, '');
+  const timeout = env.KASU_TIMEOUT_MS;
+  return {
+    mode: env.MODE,
+    port: env.PORT,
+    host: env.HOST,
+    publicUrl,
+    database: env.DATABASE_URL ? { kind: 'postgres', url: env.DATABASE_URL } : { kind: 'pglite', dataDir: env.DATA_DIR },
+    allowedOrigins: env.ALLOWED_ORIGINS,
+    adminToken: env.ADMIN_TOKEN,
+    logLevel: env.LOG_LEVEL,
+    checkoutTtlHours: env.CHECKOUT_TTL_HOURS,
+    instalmentOptions: env.INSTALMENT_OPTIONS,
+    legal: {
+      terms: { url: env.LEGAL_TERMS_URL, version: env.LEGAL_TERMS_VERSION },
+      privacy: { url: env.LEGAL_PRIVACY_URL, version: env.LEGAL_PRIVACY_VERSION },
+      trust: { url: env.LEGAL_TRUST_URL, version: env.LEGAL_TRUST_VERSION },
+    },
+    kasu: {
+      baseUrl: env.KASU_BASE_URL ?? null,
+      user: env.KASU_USER ?? SANDBOX.KASU_USER,
+      privateKey: env.KASU_PRIVATE_KEY ?? SANDBOX.KASU_PRIVATE_KEY,
+      paths: {
+        tokenFull: env.KASU_PATH_TOKEN_FULL,
+        modifyRecord: env.KASU_PATH_MODIFY_RECORD,
+        newService: env.KASU_PATH_NEW_SERVICE,
+      },
+      timeouts: { connectMs: Math.min(timeout, 5_000), headersMs: timeout, bodyMs: timeout },
+      tokenRefreshSkewSeconds: 30,
+      userAgent: 'kasu-checkout/0.1',
+    },
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * Versioned schema migrations, applied in order at start (see migrate() in database.ts). Never edit one that has
+ * shipped: add the next. Plain statements only, each ending with a semicolon at the end of a line.
+ * Money columns hold integer centavos (bigint).
+ */
+export const MIGRATIONS: { id: string; sql: string }[] = [
+  {
+    id: '001-checkouts-orders-payments',
+    sql: `
+CREATE TABLE checkouts (
+  id text PRIMARY KEY,
+  token_hash text NOT NULL,
+  curp text NOT NULL,
+  birth_date text NOT NULL,
+  sex text NOT NULL,
+  status text NOT NULL DEFAULT 'open',
+  product text,
+  quote jsonb,
+  plan_count integer,
+  contact jsonb,
+  address jsonb,
+  consents jsonb NOT NULL DEFAULT '{"terms": false, "privacy": false, "trust": false}',
+  payment_method text,
+  submit_claimed_at timestamptz,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX checkouts_curp ON checkouts (curp);
+
+-- Evidence of every consent given or withdrawn: which document and version, when, from where.
+CREATE TABLE consent_events (
+  id bigserial PRIMARY KEY,
+  checkout_id text NOT NULL REFERENCES checkouts (id),
+  document text NOT NULL,
+  version text NOT NULL,
+  url text NOT NULL,
+  accepted boolean NOT NULL,
+  ip text,
+  user_agent text,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX consent_events_checkout ON consent_events (checkout_id);
+
+CREATE TABLE orders (
+  id text PRIMARY KEY,
+  reference text NOT NULL UNIQUE,
+  checkout_id text NOT NULL UNIQUE REFERENCES checkouts (id),
+  curp text NOT NULL,
+  product text NOT NULL,
+  kasu_product text,
+  payment_method text NOT NULL,
+  currency text NOT NULL,
+  price_centavos bigint NOT NULL,
+  instalments integer NOT NULL,
+  instalment_centavos bigint NOT NULL,
+  status text NOT NULL,
+  policy text UNIQUE,
+  kasu_status text,
+  customer_name text,
+  payment_link text,
+  registration_attempts integer NOT NULL DEFAULT 0,
+  last_error text,
+  registered_at timestamptz,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX orders_status ON orders (status);
+
+CREATE TABLE payments (
+  id text PRIMARY KEY,
+  order_id text NOT NULL REFERENCES orders (id),
+  provider text NOT NULL,
+  status text NOT NULL,
+  currency text NOT NULL,
+  amount_centavos bigint NOT NULL,
+  instalment_number integer NOT NULL DEFAULT 1,
+  provider_reference text,
+  payment_url text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (order_id, provider, instalment_number)
+);
+
+-- One row per (checkout, Idempotency-Key): the request's fingerprint and, once final, the answer to replay.
+CREATE TABLE idempotency_keys (
+  checkout_id text NOT NULL REFERENCES checkouts (id),
+  key text NOT NULL,
+  request_hash text NOT NULL,
+  response_status integer,
+  response_body jsonb,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (checkout_id, key)
+);
+`,
+  },
+];

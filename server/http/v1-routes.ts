@@ -1,0 +1,55 @@
+import { Router, type Request } from 'express';
+import {
+  CreateCheckoutRequestSchema, IdempotencyKeySchema, QuoteRequestSchema, SubmitRequestSchema,
+  UpdateCheckoutRequestSchema,
+} from '../../shared/contract.js';
+import { AppError } from '../errors.js';
+import type { CheckoutService } from '../checkouts/checkout-service.js';
+import { parseWith } from './middleware.js';
+
+function bearer(req: Request): string | null {
+  const match = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '');
+  return match?.[1] ?? null;
+}
+
+function context(req: Request) {
+  return { ip: req.ip ?? null, userAgent: req.get('user-agent')?.slice(0, 512) ?? null };
+}
+
+export function v1Routes(checkouts: CheckoutService): Router {
+  const router = Router();
+  const authorized = (req: Request) => checkouts.authorize(String(req.params.id), bearer(req));
+
+  router.post('/checkouts', async (req, res) => {
+    const { curp } = parseWith(CreateCheckoutRequestSchema, req.body);
+    const created = await checkouts.create(curp);
+    res.status(201).setHeader('Cache-Control', 'no-store').json(created);
+  });
+
+  router.get('/checkouts/:id', async (req, res) => {
+    const record = await authorized(req);
+    res.setHeader('Cache-Control', 'no-store').json({ checkout: await checkouts.view(record) });
+  });
+
+  router.patch('/checkouts/:id', async (req, res) => {
+    const record = await authorized(req);
+    const changes = parseWith(UpdateCheckoutRequestSchema, req.body);
+    res.json({ checkout: await checkouts.update(record, changes, context(req)) });
+  });
+
+  router.post('/checkouts/:id/quote', async (req, res) => {
+    const record = await authorized(req);
+    const { product } = parseWith(QuoteRequestSchema, req.body);
+    res.json(await checkouts.quote(record, product));
+  });
+
+  router.post('/checkouts/:id/submit', async (req, res) => {
+    const record = await authorized(req);
+    const key = IdempotencyKeySchema.safeParse(req.get('idempotency-key'));
+    if (!key.success) throw new AppError('IDEMPOTENCY_KEY_REQUIRED');
+    const request = parseWith(SubmitRequestSchema, req.body);
+    res.json({ checkout: await checkouts.submit(record, request, key.data) });
+  });
+
+  return router;
+}

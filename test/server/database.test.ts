@@ -1,0 +1,112 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate, openDatabase } from '../../server/db/database.js';
+import { MIGRATIONS } from '../../server/db/migrations.js';
+import * as store from '../../server/checkouts/checkout-store.js';
+import { ENGINES, POSTGRES_URL, openTestDatabase, type TestDatabase } from '../support/databases.js';
+
+const newCheckout = (id: string) => ({
+  id, tokenHash: 'a'.repeat(64), curp: 'CAMC880526HMCBNR04', birthDate: '1988-05-26', sex: 'H' as const,
+  expiresAt: new Date(Date.now() + 3_600_000),
+});
+
+describe.each(ENGINES)('data layer on %s', (engine) => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await openTestDatabase(engine);
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  it('when opened, then every migration is applied once and migrating again applies nothing', async () => {
+    const { rows } = await t.db.query<{ id: string }>('SELECT id FROM schema_migrations ORDER BY id');
+    expect(rows.map((r) => r.id)).toEqual(MIGRATIONS.map((m) => m.id));
+    expect(await migrate(t.db)).toEqual([]);
+  });
+
+  it('when a transaction throws, then none of its writes remain', async () => {
+    await expect(t.db.transaction(async (tx) => {
+      await store.insertCheckout(tx, newCheckout('chk_rollback'));
+      throw new Error('boom');
+    })).rejects.toThrow('boom');
+    expect(await store.findCheckout(t.db, 'chk_rollback')).toBeNull();
+  });
+
+  it('when a checkout is stored, then JSON, dates and centavos come back with their types', async () => {
+    await store.insertCheckout(t.db, newCheckout('chk_types'));
+    const updated = await store.updateOpenCheckout(t.db, 'chk_types', {
+      contact: { email: 'a@b.mx', phone: '5512345678' }, planCount: 12,
+    });
+    expect(updated).toMatchObject({ contact: { email: 'a@b.mx', phone: '5512345678' }, planCount: 12, status: 'open' });
+    expect(updated!.expiresAt).toBeInstanceOf(Date);
+    const order = await store.upsertOrderForAttempt(t.db, {
+      id: 'ord_types', reference: 'KC-TYPES00001', checkoutId: 'chk_types', curp: 'CAMC880526HMCBNR04', product: 'Funerario',
+      kasuProduct: '30a49', paymentMethod: 'email', price: 9_000_000_000_01, instalments: 1, instalmentAmount: 9_000_000_000_01,
+    });
+    expect(order.price).toBe(9_000_000_000_01);
+    expect(typeof order.price).toBe('number');
+  });
+
+  it('when ten submits claim one checkout at once, then exactly one claim wins', async () => {
+    await store.insertCheckout(t.db, newCheckout('chk_claim'));
+    const claims = await Promise.all(
+      Array.from({ length: 10 }, () => store.claimCheckoutForSubmit(t.db, 'chk_claim', 'email', 120)),
+    );
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    expect((await store.findCheckout(t.db, 'chk_claim'))!.status).toBe('registering');
+  });
+
+  it('when a claim is older than the stale limit, then it can be taken over; a fresh one cannot', async () => {
+    await store.insertCheckout(t.db, newCheckout('chk_stale'));
+    expect(await store.claimCheckoutForSubmit(t.db, 'chk_stale', 'email', 120)).not.toBeNull();
+    expect(await store.claimCheckoutForSubmit(t.db, 'chk_stale', 'email', 120)).toBeNull();
+    await t.db.query("UPDATE checkouts SET submit_claimed_at = now() - interval '10 minutes' WHERE id = 'chk_stale'");
+    expect(await store.claimCheckoutForSubmit(t.db, 'chk_stale', 'email', 120)).not.toBeNull();
+  });
+
+  it('when an Idempotency-Key is reserved twice, then the second sees the first with its request hash', async () => {
+    await store.insertCheckout(t.db, newCheckout('chk_idem'));
+    expect(await store.reserveIdempotencyKey(t.db, 'chk_idem', 'key-1', 'hash-a')).toBeNull();
+    expect(await store.reserveIdempotencyKey(t.db, 'chk_idem', 'key-1', 'hash-b')).toEqual({
+      requestHash: 'hash-a', responseStatus: null, responseBody: null,
+    });
+    await store.saveIdempotentResponse(t.db, 'chk_idem', 'key-1', 200, { checkout: { id: 'chk_idem' } });
+    expect(await store.reserveIdempotencyKey(t.db, 'chk_idem', 'key-1', 'hash-a')).toEqual({
+      requestHash: 'hash-a', responseStatus: 200, responseBody: { checkout: { id: 'chk_idem' } },
+    });
+  });
+});
+
+describe('data layer persistence', () => {
+  it('when the embedded database is reopened from its directory, then the data is still there', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kasu-pglite-'));
+    try {
+      const first = await openDatabase({ kind: 'pglite', dataDir: dir });
+      await store.insertCheckout(first, newCheckout('chk_persist'));
+      await first.close();
+      const second = await openDatabase({ kind: 'pglite', dataDir: dir });
+      expect((await store.findCheckout(second, 'chk_persist'))?.curp).toBe('CAMC880526HMCBNR04');
+      await second.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('when three instances start on one PostgreSQL at once, then migrations are applied exactly once', async () => {
+    const t = await openTestDatabase('postgres');
+    try {
+      await t.db.query('DROP TABLE checkouts, consent_events, orders, payments, idempotency_keys, schema_migrations CASCADE');
+      const instances = await Promise.all(
+        [1, 2, 3].map(() => openDatabase({ kind: 'postgres', url: POSTGRES_URL, schema: t.schema!, maxConnections: 2 })),
+      );
+      const { rows } = await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
+      expect(rows[0]!.n).toBe(MIGRATIONS.length);
+      await Promise.all(instances.map((db) => db.close()));
+    } finally {
+      await t.drop();
+    }
+  });
+});

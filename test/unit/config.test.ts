@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../server/config.js';
+
+describe('configuration', () => {
+  it('when nothing is set, then sandbox mode on the embedded database with the built-in simulators', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ mode: 'sandbox', port: 8080, database: { kind: 'pglite', dataDir: './.data' } });
+    expect(config.kasu.baseUrl).toBeNull();
+    expect(config.kasu.user).toBe('Api_KASU_Sandbox');
+  });
+
+  it('when DATABASE_URL is set, then PostgreSQL replaces the embedded database', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@db/kasu' }).database).toEqual({ kind: 'postgres', url: 'postgres://u@db/kasu' });
+  });
+
+  it('when several values are wrong, then one error lists every problem', () => {
+    let error: unknown;
+    try {
+      loadConfig({ MODE: 'prod', PORT: 'abc', DATABASE_URL: 'mysql://x', INSTALMENT_OPTIONS: '1,x' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    for (const key of ['MODE', 'PORT', 'DATABASE_URL', 'INSTALMENT_OPTIONS']) expect(problems).toContain(key);
+  });
+
+  it('when live mode lacks real credentials, then it refuses to start, naming each missing one', () => {
+    let error: unknown;
+    try {
+      loadConfig({ MODE: 'live', KASU_PRIVATE_KEY: 'ef235aacf90d9f4aadd8c92e4b2562e1d9eb97f0' });
+    } catch (caught) {
+      error = caught;
+    }
+    const problems = (error as ConfigError).problems.join('\n');
+    for (const key of ['PUBLIC_URL', 'ADMIN_TOKEN', 'KASU_BASE_URL', 'KASU_USER', 'ALLOWED_ORIGINS']) expect(problems).toContain(key);
+    expect(problems).toMatch(/KASU_PRIVATE_KEY is the sandbox value/);
+    expect(problems).not.toContain('ef235aacf90d9f4aadd8c92e4b2562e1d9eb97f0');
+  });
+
+  it('when live mode has everything, then it starts with the given provider', () => {
+    const config = loadConfig({
+      MODE: 'live', PUBLIC_URL: 'https://pagos.example.mx', ADMIN_TOKEN: 'x'.repeat(32), ALLOWED_ORIGINS: 'https://a.mx, https://b.mx',
+      KASU_BASE_URL: 'https://apimarket.kasu.com.mx/api/Registro_V1', KASU_USER: 'partner', KASU_PRIVATE_KEY: 'real-key',
+    });
+    expect(config.allowedOrigins).toEqual(['https://a.mx', 'https://b.mx']);
+    expect(config.kasu.baseUrl).toBe('https://apimarket.kasu.com.mx/api/Registro_V1');
+  });
+});

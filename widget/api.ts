@@ -1,0 +1,137 @@
+/**
+ * The BFF client. Loaded with a dynamic `import()` the first time the widget needs it, because it pulls zod
+ * (through the shared schemas) and the first step must paint without it.
+ *
+ * Expected failures are values: every call resolves to `{ok: true, data}` or `{ok: false, error}`, where
+ * `error.code` is a code of shared/errors.ts. Every answer is parsed with the shared schemas.
+ */
+import type { z } from 'zod';
+import {
+  CheckoutResponseSchema,
+  CreateCheckoutResponseSchema,
+  ErrorBodySchema,
+  IDEMPOTENCY_KEY_HEADER,
+  QuoteResponseSchema,
+  type CheckoutResponse,
+  type CreateCheckoutResponse,
+  type PaymentMethod,
+  type Product,
+  type QuoteResponse,
+  type UpdateCheckoutRequest,
+} from '../shared/contract.js';
+import { ERRORS, ErrorCodeSchema, errorMessage, type ErrorCode } from '../shared/errors.js';
+import { formatMoney } from '../shared/money.js';
+
+export { errorMessage, formatMoney };
+
+export type ApiError = {
+  code: ErrorCode;
+  retryable: boolean;
+  /** Field path ("contact.email") → code ("EMAIL_INVALID") or a short reason. */
+  fields?: Record<string, string>;
+  /** The BFF's request id, for support. */
+  requestId?: string;
+};
+
+export type ApiResult<T> = { ok: true; data: T } | { ok: false; error: ApiError };
+
+/** A checkout's credentials, as returned by `createCheckout`. */
+export type CheckoutAuth = { id: string; token: string };
+
+export type ApiClient = {
+  createCheckout(curp: string, signal?: AbortSignal): Promise<ApiResult<CreateCheckoutResponse>>;
+  getCheckout(auth: CheckoutAuth, signal?: AbortSignal): Promise<ApiResult<CheckoutResponse>>;
+  quote(auth: CheckoutAuth, product: Product, signal?: AbortSignal): Promise<ApiResult<QuoteResponse>>;
+  updateCheckout(
+    auth: CheckoutAuth,
+    changes: UpdateCheckoutRequest,
+    signal?: AbortSignal,
+  ): Promise<ApiResult<CheckoutResponse>>;
+  submit(
+    auth: CheckoutAuth,
+    paymentMethod: PaymentMethod,
+    idempotencyKey: string,
+    signal?: AbortSignal,
+  ): Promise<ApiResult<CheckoutResponse>>;
+};
+
+/** How long one request may take before the customer is offered a retry. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return ErrorCodeSchema.safeParse(code).success;
+}
+
+/** `baseUrl`: the BFF origin (and optional path prefix) without a trailing slash; '' = same origin. */
+export function createApiClient(baseUrl: string): ApiClient {
+  async function request<S extends z.ZodType>(
+    schema: S,
+    method: 'GET' | 'POST' | 'PATCH',
+    path: string,
+    options: { body?: unknown; auth?: CheckoutAuth; headers?: Record<string, string>; signal?: AbortSignal | undefined },
+  ): Promise<ApiResult<z.output<S>>> {
+    const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    if (options.auth) headers.authorization = `Bearer ${options.auth.token}`;
+    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+
+    let response: Response;
+    let text: string;
+    try {
+      // Looked up on every call (not captured once) so a page or a test can wrap `fetch` after load.
+      response = await globalThis.fetch(`${baseUrl}${path}`, {
+        method,
+        headers,
+        body: options.body === undefined ? null : JSON.stringify(options.body),
+        credentials: 'omit',
+        signal,
+      });
+      text = await response.text();
+    } catch {
+      return failure('NETWORK_ERROR');
+    }
+    const requestId = response.headers.get('x-request-id') ?? undefined;
+    const json = parseJson(text);
+
+    if (!response.ok) {
+      const body = ErrorBodySchema.safeParse(json);
+      if (!body.success) return failure('INTERNAL', requestId);
+      const { code, retryable, fields, requestId: bodyRequestId } = body.data.error;
+      return { ok: false, error: { code, retryable, ...(fields ? { fields } : {}), requestId: bodyRequestId } };
+    }
+    const data = schema.safeParse(json);
+    return data.success ? { ok: true, data: data.data } : failure('INTERNAL', requestId);
+  }
+
+  const checkoutPath = (auth: CheckoutAuth) => `/v1/checkouts/${encodeURIComponent(auth.id)}`;
+
+  return {
+    createCheckout: (curp, signal) =>
+      request(CreateCheckoutResponseSchema, 'POST', '/v1/checkouts', { body: { curp }, signal }),
+    getCheckout: (auth, signal) => request(CheckoutResponseSchema, 'GET', checkoutPath(auth), { auth, signal }),
+    quote: (auth, product, signal) =>
+      request(QuoteResponseSchema, 'POST', `${checkoutPath(auth)}/quote`, { auth, body: { product }, signal }),
+    updateCheckout: (auth, changes, signal) =>
+      request(CheckoutResponseSchema, 'PATCH', checkoutPath(auth), { auth, body: changes, signal }),
+    submit: (auth, paymentMethod, idempotencyKey, signal) =>
+      request(CheckoutResponseSchema, 'POST', `${checkoutPath(auth)}/submit`, {
+        auth,
+        body: { paymentMethod },
+        headers: { [IDEMPOTENCY_KEY_HEADER]: idempotencyKey },
+        signal,
+      }),
+  };
+}
+
+function failure(code: 'NETWORK_ERROR' | 'INTERNAL', requestId?: string): { ok: false; error: ApiError } {
+  return { ok: false, error: { code, retryable: ERRORS[code].retryable, ...(requestId ? { requestId } : {}) } };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

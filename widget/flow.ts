@@ -1,0 +1,16 @@
+/** The checkout's steps in order, and where a stored checkout resumes. Pure: no DOM. */
+import type { CheckoutView } from '../shared/contract.js';
+
+export const STEPS = ['curp', 'product', 'plan', 'contact', 'consents', 'payment', 'confirmation'] as const;
+export type StepName = (typeof STEPS)[number];
+
+/** The first step whose data the checkout does not have yet. */
+export function resumeStep(checkout: CheckoutView): StepName {
+  if (checkout.status === 'registered' && checkout.order) return 'confirmation';
+  if (!checkout.product || !checkout.quote) return 'product';
+  if (checkout.planCount === null) return 'plan';
+  if (!checkout.contact || !checkout.address) return 'contact';
+  const { terms, privacy, trust } = checkout.consents;
+  if (!(terms && privacy && trust)) return 'consents';
+  return 'payment';
+}

@@ -1,0 +1,75 @@
+/**
+ * Intent events the steps send up to `<kasu-checkout>`. Like every kasu event they bubble and are composed;
+ * the flow controller stops them once handled, so the host page only sees the documented public events.
+ */
+import type { Address, Consents, Contact, PaymentMethod, Product } from '../../shared/contract.js';
+
+const OPTIONS = { bubbles: true, composed: true } as const;
+
+export class KasuCurpSubmitEvent extends Event {
+  static readonly eventName = 'kasu-curp-submit';
+  /** Well formed, upper case. */
+  readonly curp: string;
+  constructor(curp: string) {
+    super(KasuCurpSubmitEvent.eventName, OPTIONS);
+    this.curp = curp;
+  }
+}
+
+export class KasuProductSelectEvent extends Event {
+  static readonly eventName = 'kasu-product-select';
+  readonly product: Product;
+  constructor(product: Product) {
+    super(KasuProductSelectEvent.eventName, OPTIONS);
+    this.product = product;
+  }
+}
+
+export class KasuPlanSelectEvent extends Event {
+  static readonly eventName = 'kasu-plan-select';
+  readonly planCount: number;
+  constructor(planCount: number) {
+    super(KasuPlanSelectEvent.eventName, OPTIONS);
+    this.planCount = planCount;
+  }
+}
+
+export class KasuContactSubmitEvent extends Event {
+  static readonly eventName = 'kasu-contact-submit';
+  readonly contact: Contact;
+  readonly address: Address;
+  constructor(contact: Contact, address: Address) {
+    super(KasuContactSubmitEvent.eventName, OPTIONS);
+    this.contact = contact;
+    this.address = address;
+  }
+}
+
+export class KasuConsentsSubmitEvent extends Event {
+  static readonly eventName = 'kasu-consents-submit';
+  readonly consents: Consents;
+  constructor(consents: Consents) {
+    super(KasuConsentsSubmitEvent.eventName, OPTIONS);
+    this.consents = consents;
+  }
+}
+
+export class KasuPaymentSubmitEvent extends Event {
+  static readonly eventName = 'kasu-payment-submit';
+  readonly paymentMethod: PaymentMethod;
+  constructor(paymentMethod: PaymentMethod) {
+    super(KasuPaymentSubmitEvent.eventName, OPTIONS);
+    this.paymentMethod = paymentMethod;
+  }
+}
+
+declare global {
+  interface GlobalEventHandlersEventMap {
+    'kasu-curp-submit': KasuCurpSubmitEvent;
+    'kasu-product-select': KasuProductSelectEvent;
+    'kasu-plan-select': KasuPlanSelectEvent;
+    'kasu-contact-submit': KasuContactSubmitEvent;
+    'kasu-consents-submit': KasuConsentsSubmitEvent;
+    'kasu-payment-submit': KasuPaymentSubmitEvent;
+  }
+}
