@@ -12,13 +12,15 @@ import { createLogger, type Logger } from './log.js';
 import { createApp } from './app.js';
 import { CheckoutService } from './checkouts/checkout-service.js';
 import { KasuClient } from './providers/kasu/kasu-client.js';
-import { createKasuSandbox } from './sandbox/kasu/kasu-sandbox.js';
+import { createKasuSandbox, type KasuSandboxState } from './sandbox/kasu/kasu-sandbox.js';
 
 export type RunningServer = {
   url: string;
   server: Server;
   db: Database;
   kasu: KasuClient;
+  /** The built-in KASU simulator's state, in sandbox mode. */
+  kasuSandbox: KasuSandboxState | null;
   close(): Promise<void>;
 };
 
@@ -49,7 +51,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const selfUrl = `http://127.0.0.1:${port}`;
 
   const sandboxes: Record<string, Router> = {};
-  if (config.mode === 'sandbox') sandboxes['/sandbox/kasu'] = createKasuSandbox().router;
+  let kasuSandbox: KasuSandboxState | null = null;
+  if (config.mode === 'sandbox') {
+    const sandbox = createKasuSandbox();
+    sandboxes['/sandbox/kasu'] = sandbox.router;
+    kasuSandbox = sandbox.state;
+  }
 
   const kasu = new KasuClient(
     { ...config.kasu, baseUrl: config.kasu.baseUrl ?? `${selfUrl}/sandbox/kasu` },
@@ -84,6 +91,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     server,
     db,
     kasu,
+    kasuSandbox,
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -3,7 +3,7 @@
  * Error copy for catalogue codes lives in shared/errors.ts; it reaches the widget through the lazily loaded
  * API module (shared/errors.ts evaluates zod, which must stay out of the first paint), see `createText`.
  */
-import type { ConsentDocument, PaymentMethod, Product } from '../shared/contract.js';
+import type { ConsentDocument, PaymentMethod, Plan, Product } from '../shared/contract.js';
 import type { ErrorCode, Locale } from '../shared/errors.js';
 import type { StepName } from './flow.js';
 
@@ -264,4 +264,11 @@ export function createText(locale: Locale, copy: CopyModule | null): Text {
       return copy ? copy.formatMoney({ amount: centavos, currency: 'MXN' }, locale) : '';
     },
   };
+}
+
+/** "1 pago (contado) de $X" or "N pagos mensuales de $X (total $Y)". */
+export function describePlan(text: Text, plan: Pick<Plan, 'count' | 'instalment' | 'total'>): string {
+  return plan.count === 1
+    ? text.planCash(text.money(plan.total))
+    : text.planMonthly(plan.count, text.money(plan.instalment), text.money(plan.total));
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckoutResponseSchema, CreateCheckoutResponseSchema, QuoteResponseSchema } from '../../shared/contract.js';
 import { ErrorBodySchema } from '../../shared/errors.js';
 import { listConsentEvents, listPayments, findOrderByCheckout } from '../../server/checkouts/checkout-store.js';
+import { SANDBOX_CURPS, SANDBOX_UNKNOWN_CURP } from '../../server/sandbox/kasu/kasu-sandbox.js';
 import { ENGINES } from '../support/databases.js';
 import { apiClient, startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -23,6 +24,14 @@ describe.each(ENGINES)('BFF API v1 on %s', (engine) => {
   afterAll(async () => {
     await server?.close();
   });
+
+  // KASU registers a CURP once per product: each test that registers takes its own CURP from the sandbox registry.
+  const funerarioCurps = SANDBOX_CURPS.filter((p) => !p.deceased && /Funerario/.test(p.note)).map((p) => p.curp);
+  const nextCurp = () => {
+    const curp = funerarioCurps.shift();
+    if (!curp) throw new Error('the sandbox registry has no more CURPs for Funerario');
+    return curp;
+  };
 
   /** A checkout with everything filled in, ready to submit. */
   async function readyCheckout(curp = CURP, contact = CONTACT) {
@@ -64,8 +73,7 @@ describe.each(ENGINES)('BFF API v1 on %s', (engine) => {
   });
 
   it('when KASU does not know the CURP (well formed, not in RENAPO), then 422 CURP_REJECTED', async () => {
-    // Well formed with a correct check digit, but not in the sandbox registry.
-    const { status, body } = await call('POST', '/v1/checkouts', { body: { curp: 'GOMA850101HDFMRN03' } });
+    const { status, body } = await call('POST', '/v1/checkouts', { body: { curp: SANDBOX_UNKNOWN_CURP } });
     expect({ status, code: body.error?.code }).toEqual({ status: 422, code: 'CURP_REJECTED' });
   });
 
@@ -155,7 +163,7 @@ describe.each(ENGINES)('BFF API v1 on %s', (engine) => {
   });
 
   it('when submit is called twice with the same Idempotency-Key, then KASU registers once and both answers carry the same policy', async () => {
-    const { id, token } = await readyCheckout(CURP, { email: 'dos@example.mx', phone: '5511112222' });
+    const { id, token } = await readyCheckout(nextCurp(), { email: 'dos@example.mx', phone: '5511112222' });
     const before = server.kasuSandbox!.registrations.length;
     const headers = { 'idempotency-key': 'same-key-0001' };
     const first = await call('POST', `/v1/checkouts/${id}/submit`, { token, body: { paymentMethod: 'email' }, headers });
@@ -176,7 +184,7 @@ describe.each(ENGINES)('BFF API v1 on %s', (engine) => {
   });
 
   it('when submits race with different keys, then KASU still registers once', async () => {
-    const { id, token } = await readyCheckout(CURP, { email: 'carrera@example.mx', phone: '5533334444' });
+    const { id, token } = await readyCheckout(nextCurp(), { email: 'carrera@example.mx', phone: '5533334444' });
     const before = server.kasuSandbox!.registrations.length;
     const answers = await Promise.all(
       ['race-key-0001', 'race-key-0002', 'race-key-0003'].map((key) =>
@@ -188,7 +196,7 @@ describe.each(ENGINES)('BFF API v1 on %s', (engine) => {
   });
 
   it('when a key is reused with a different body, then 422 IDEMPOTENCY_KEY_REUSED', async () => {
-    const { id, token } = await readyCheckout(CURP, { email: 'reuso@example.mx', phone: '5555556666' });
+    const { id, token } = await readyCheckout(nextCurp(), { email: 'reuso@example.mx', phone: '5555556666' });
     const headers = { 'idempotency-key': 'reused-key-0001' };
     await call('POST', `/v1/checkouts/${id}/submit`, { token, body: { paymentMethod: 'email' }, headers });
     const { status, body } = await call('POST', `/v1/checkouts/${id}/submit`, { token, body: { paymentMethod: 'card' }, headers });
@@ -206,9 +214,9 @@ describe.each(ENGINES)('BFF API v1 on %s', (engine) => {
   });
 
   it('when the email is already registered under another CURP, then CONTACT_ALREADY_REGISTERED and the customer can change it and submit', async () => {
-    const first = await readyCheckout(CURP, { email: 'tomado@example.mx', phone: '5512120000' });
+    const first = await readyCheckout(nextCurp(), { email: 'tomado@example.mx', phone: '5512120000' });
     await call('POST', `/v1/checkouts/${first.id}/submit`, { token: first.token, body: { paymentMethod: 'email' }, headers: { 'idempotency-key': 'taken-0001' } });
-    const second = await readyCheckout('REAE060617MMCYLVA4', { email: 'tomado@example.mx', phone: '5512120001' });
+    const second = await readyCheckout(nextCurp(), { email: 'tomado@example.mx', phone: '5512120001' });
     const refused = await call('POST', `/v1/checkouts/${second.id}/submit`, {
       token: second.token, body: { paymentMethod: 'email' }, headers: { 'idempotency-key': 'taken-0002' },
     });
@@ -222,7 +230,7 @@ describe.each(ENGINES)('BFF API v1 on %s', (engine) => {
   });
 
   it('when the checkout is registered, then it can be read but no longer changed', async () => {
-    const { id, token } = await readyCheckout(CURP, { email: 'cerrado@example.mx', phone: '5599990000' });
+    const { id, token } = await readyCheckout(nextCurp(), { email: 'cerrado@example.mx', phone: '5599990000' });
     await call('POST', `/v1/checkouts/${id}/submit`, { token, body: { paymentMethod: 'email' }, headers: { 'idempotency-key': 'closed-0001' } });
     const view = CheckoutResponseSchema.parse((await call('GET', `/v1/checkouts/${id}`, { token })).body).checkout;
     expect(view.status).toBe('registered');

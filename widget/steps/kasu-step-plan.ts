@@ -1,15 +1,8 @@
 import { LitElement, html } from 'lit';
-import type { Plan, Quote } from '../../shared/contract.js';
-import type { Text } from '../i18n.js';
+import type { Quote } from '../../shared/contract.js';
+import { describePlan, type Text } from '../i18n.js';
 import { formStyles, tokens } from '../styles.js';
 import { KasuPlanSelectEvent } from './step-events.js';
-
-/** "1 pago (contado) de $X" or "N pagos mensuales de $X (total $Y)". */
-export function describePlan(text: Text, plan: Plan): string {
-  return plan.count === 1
-    ? text.planCash(text.money(plan.total))
-    : text.planMonthly(plan.count, text.money(plan.instalment), text.money(plan.total));
-}
 
 /**
  * Step 3: the quote's payment plans, amounts in MXN.
