@@ -1,4 +1,4 @@
-import { LitElement, html, type PropertyValues } from 'lit';
+import { LitElement, html } from 'lit';
 import type { PaymentMethod, Quote } from '../../shared/contract.js';
 import { describePlan, type Text } from '../i18n.js';
 import { formStyles, tokens } from '../styles.js';
@@ -56,12 +56,6 @@ export class KasuStepPayment extends LitElement {
     this.missingChoice = false;
   }
 
-  override willUpdate(changed: PropertyValues<this>): void {
-    if ((changed.has('methods') || changed.has('selected')) && this.selected === null) {
-      this.selected = this.methods.find((option) => option.available)?.method ?? null;
-    }
-  }
-
   #onChange(): void {
     this.missingChoice = false;
   }
@@ -84,7 +78,7 @@ export class KasuStepPayment extends LitElement {
     return html`<p part="summary">${t.paymentSummary(t.productNames[this.quote.product], describePlan(t, plan))}</p>`;
   }
 
-  #renderOption(option: PaymentOption) {
+  #renderOption(option: PaymentOption, chosen: PaymentMethod | undefined) {
     const t = this.text;
     const id = `payment-${option.method}`;
     return html`
@@ -94,7 +88,7 @@ export class KasuStepPayment extends LitElement {
           name="payment-method"
           id=${id}
           .value=${option.method}
-          .checked=${option.available && this.selected === option.method}
+          .checked=${option.available && chosen === option.method}
           ?disabled=${!option.available}
           aria-describedby="${id}-detail"
           @change=${this.#onChange}
@@ -109,12 +103,13 @@ export class KasuStepPayment extends LitElement {
 
   override render() {
     const t = this.text;
+    const chosen = this.selected ?? this.methods.find((option) => option.available)?.method;
     return html`
       <form part="form" novalidate @submit=${this.#onSubmit}>
         ${this.#renderSummary()}
         <fieldset aria-describedby="payment-error">
           <legend>${t.paymentLegend}</legend>
-          ${this.methods.map((option) => this.#renderOption(option))}
+          ${this.methods.map((option) => this.#renderOption(option, chosen))}
         </fieldset>
         <p part="field-error" class="field-error" id="payment-error">
           ${this.missingChoice ? t.fieldErrors.CHOICE_REQUIRED : ''}

@@ -161,7 +161,8 @@ function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   let value: unknown = body;
   for (const key of path) value = typeof value === 'object' && value !== null ? (value as Record<PropertyKey, unknown>)[key] : undefined;
   const field = path.join('.') || 'cuerpo';
-  refuse(400, value === undefined || value === null || value === '' ? `Falta el dato ${field}` : `Dato no válido: ${field}`);
+  const missing = value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
+  refuse(400, missing ? `Falta el dato ${field}` : `Dato no válido: ${field}`);
 }
 
 function hmacHex(key: string, data: string): string {
