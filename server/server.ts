@@ -2,6 +2,7 @@
  * startServer(config): opens the database, listens, wires providers (the built-in sandboxes in sandbox mode)
  * and returns a handle that closes everything in order.
  */
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +34,10 @@ export type StartOptions = {
   widgetDir?: string;
 };
 
-const DEFAULT_WIDGET_DIR = fileURLToPath(new URL('../dist/widget/', import.meta.url));
+/** dist/widget from the source tree (tsx) or from the compiled server in dist/server/server/. */
+const DEFAULT_WIDGET_DIR = [new URL('../dist/widget/', import.meta.url), new URL('../../widget/', import.meta.url)]
+  .map((url) => fileURLToPath(url))
+  .find((dir) => existsSync(dir)) ?? fileURLToPath(new URL('../dist/widget/', import.meta.url));
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger({ level: config.logLevel });

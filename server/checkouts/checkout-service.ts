@@ -376,7 +376,8 @@ export class CheckoutService {
       log.error('registration outcome unknown: needs review', { code });
       throw new AppError('REGISTRATION_NEEDS_REVIEW', { cause: error });
     }
-    const unknown = !(error instanceof ProviderError) || error.retryable;
+    // The adapter says when the request surely never reached KASU (outcomeUnknown: false): that is a plain failure.
+    const unknown = !(error instanceof ProviderError) || (error.retryable && error.detail?.outcomeUnknown !== false);
     await store.markOrderFailed(this.db, order.id, unknown ? 'unknown' : 'rejected', `${unknown ? 'unknown' : 'rejected'}:${code}`);
     await store.setCheckoutStatus(this.db, record.id, 'open');
     log.warn('registration failed', { code, outcome: unknown ? 'unknown' : 'rejected' });

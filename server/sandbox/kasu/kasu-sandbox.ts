@@ -72,7 +72,10 @@ function withCheckDigit(first17: string): string {
   return first17 + curpCheckDigit(first17);
 }
 
-/** The simulated RENAPO. Ages and bands as of 2026. Any well-formed CURP not listed here is unknown (417). */
+/**
+ * The simulated RENAPO. The notes hold on the real clock until early 2028 (the child turns 8 in May 2028, the
+ * bands 50a54…65a69 move in 2029). Any well-formed CURP not listed here is unknown (417).
+ */
 export const SANDBOX_CURPS: readonly SandboxPerson[] = [
   // The document's three CURPs, with the names KASU's own sandbox gives them.
   { curp: 'CAMC880526HMCBNR04', name: 'JOSE CARLOS CABRERA MONROY', note: 'from the document; man born 1988: Funerario 30a49, Retiro' },
@@ -84,7 +87,7 @@ export const SANDBOX_CURPS: readonly SandboxPerson[] = [
   { curp: withCheckDigit('SAFA590408HPLNLN0'), name: 'ANTONIO SANCHEZ FLORES', note: 'born 1959: Funerario 65a69; too old for Retiro' },
   { curp: withCheckDigit('RUME500730MVZZRS0'), name: 'ESPERANZA RUIZ MORALES', note: 'born 1950: 70+, no product (406)' },
   { curp: withCheckDigit('TOVA950912XDFRGL0'), name: 'ALEX TORRES VEGA', note: 'non-binary (sex X), born 1995: Funerario 30a49, Retiro' },
-  { curp: withCheckDigit('LODS250120MQTPZFA'), name: 'SOFIA LOPEZ DIAZ', note: 'baby born 2025: Universidad only (Funerario starts at 2)' },
+  { curp: withCheckDigit('LODS260310MQTPZFA'), name: 'SOFIA LOPEZ DIAZ', note: 'baby born March 2026: Universidad only (the funeral plan starts at age 2)' },
   { curp: withCheckDigit('JICP401102HOCMSD0'), name: 'PEDRO JIMENEZ CASTRO', note: 'deceased: token_full answers 417', deceased: true },
 ];
 

@@ -1,0 +1,330 @@
+/**
+ * TEST DOUBLE of the BFF for the widget's browser tests: a `fetch` replacement installed on `window` that
+ * implements API v1 from shared/contract.ts. Requests are parsed with the shared request schemas and every
+ * answer is checked against the shared response schemas before it is sent, so the widget is tested against
+ * the contract rather than against this file's opinion of it. The real BFF is tested in test/server and
+ * test/e2e; nothing here ships.
+ */
+import {
+  CheckoutResponseSchema,
+  CreateCheckoutRequestSchema,
+  CreateCheckoutResponseSchema,
+  IDEMPOTENCY_KEY_HEADER,
+  IdempotencyKeySchema,
+  PRODUCTS,
+  PRODUCT_AGE_LIMITS,
+  QuoteRequestSchema,
+  QuoteResponseSchema,
+  SubmitRequestSchema,
+  UpdateCheckoutRequestSchema,
+  type CheckoutView,
+  type PaymentMethod,
+  type Product,
+  type Quote,
+} from '../../shared/contract.js';
+import { parseCurp } from '../../shared/curp.js';
+import { ERRORS, ErrorBodySchema, type ErrorCode } from '../../shared/errors.js';
+import { instalmentPlan } from '../../shared/money.js';
+import type { z } from 'zod';
+
+export const FAKE_BFF_BASE = 'https://bff.test';
+
+/** A 38-year-old (on the fake's clock): Funerario and Retiro eligible, Universidad TOO_OLD. */
+export const ADULT_CURP = 'CAMC880526HMCBNR04';
+/** An 11-year-old: Funerario eligible, Universidad TOO_OLD, Retiro TOO_YOUNG. */
+export const CHILD_CURP = 'GOMA150312MDFRRNA7';
+
+export type Route = 'create' | 'get' | 'update' | 'quote' | 'submit';
+
+/**
+ * How to fail one request: an error of the catalogue (status and `retryable` from shared/errors.ts), a network
+ * failure before the BFF sees the request, a network failure after the BFF processed it (the answer is lost),
+ * or an answer that is not the contract.
+ */
+export type Failure =
+  | { code: ErrorCode; fields?: Record<string, string> }
+  | 'network'
+  | 'network-after-processing'
+  | 'garbage';
+
+export type RecordedRequest = {
+  route: Route;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: unknown;
+};
+
+export type FakeBffOptions = {
+  base?: string;
+  /** The fake's clock (ages, quotes, expiry): fixed so ages do not change with the calendar. */
+  today?: Date;
+  /** Delay before every answer, to observe pending states. */
+  delayMs?: number;
+  /** CURPs that RENAPO does not recognise (answered with CURP_REJECTED). */
+  rejectedCurps?: string[];
+};
+
+export type FakeBff = {
+  readonly requests: RecordedRequest[];
+  requestsTo(route: Route): RecordedRequest[];
+  /** The next request to `route` fails this way (queued: call twice to fail twice). */
+  failNext(route: Route, failure: Failure): void;
+  delayMs: number;
+  restore(): void;
+};
+
+/** Base prices in centavos and yearly rates of the fake catalogue. */
+const PRICES: Record<Product, { price: number; annualRatePercent: number; counts: number[] }> = {
+  Funerario: { price: 590_000, annualRatePercent: 12, counts: [1, 3, 6, 12] },
+  Universidad: { price: 2_450_000, annualRatePercent: 9, counts: [1, 12, 24, 36] },
+  Retiro: { price: 1_800_000, annualRatePercent: 6, counts: [1, 12, 24] },
+};
+
+type Stored = { view: CheckoutView; token: string };
+type Answer = { status: number; body: unknown };
+
+export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
+  const base = options.base ?? FAKE_BFF_BASE;
+  const today = options.today ?? new Date('2026-11-23T15:00:00.000Z');
+  const rejected = new Set(options.rejectedCurps ?? []);
+  const realFetch = window.fetch;
+  const checkouts = new Map<string, Stored>();
+  const submits = new Map<string, { body: string; answer: Answer }>();
+  const failures: Record<Route, Failure[]> = { create: [], get: [], update: [], quote: [], submit: [] };
+  const requests: RecordedRequest[] = [];
+  let sequence = 0;
+  let requestSequence = 0;
+
+  const fake: FakeBff = {
+    requests,
+    requestsTo: (route) => requests.filter((request) => request.route === route),
+    failNext: (route, failure) => void failures[route].push(failure),
+    delayMs: options.delayMs ?? 0,
+    restore: () => {
+      window.fetch = realFetch;
+    },
+  };
+
+  function error(code: ErrorCode, fields?: Record<string, string>): Answer {
+    const entry = ERRORS[code];
+    const body = ErrorBodySchema.parse({
+      error: {
+        code,
+        message: entry.es,
+        retryable: entry.retryable,
+        requestId: `req-${++requestSequence}`,
+        ...(fields ? { fields } : {}),
+      },
+    });
+    return { status: entry.status, body };
+  }
+
+  function ok<S extends z.ZodType>(schema: S, body: z.input<S>, status = 200): Answer {
+    // Throws (and fails the test) if the fake ever drifts from the contract.
+    return { status, body: schema.parse(body) };
+  }
+
+  function validationFailed(issues: z.core.$ZodIssue[]): Answer {
+    const fields = Object.fromEntries(issues.map((issue) => [issue.path.join('.'), issue.message]));
+    return error('VALIDATION_FAILED', fields);
+  }
+
+  function authorised(headers: Headers, id: string): Stored | Answer {
+    const stored = checkouts.get(id);
+    if (!stored) return error('NOT_FOUND');
+    if (headers.get('authorization') !== `Bearer ${stored.token}`) return error('UNAUTHORIZED');
+    return stored;
+  }
+
+  function quoteFor(view: CheckoutView, product: Product): Quote {
+    const { price, annualRatePercent, counts } = PRICES[product];
+    const age = view.customer.age;
+    const band = age < 30 ? '18a29' : age < 50 ? '30a49' : age < 60 ? '50a59' : '60a69';
+    return {
+      product,
+      kasuProduct: product === 'Funerario' ? band : product.toUpperCase(),
+      currency: 'MXN',
+      price,
+      annualRatePercent,
+      plans: counts.map((count) => instalmentPlan(price, count, annualRatePercent)),
+      quotedAt: today.toISOString(),
+    };
+  }
+
+  function create(body: unknown): Answer {
+    const request = CreateCheckoutRequestSchema.safeParse(body);
+    if (!request.success) return validationFailed(request.error.issues);
+    const parsed = parseCurp(request.data.curp, today);
+    if (!parsed.ok) return error(parsed.code, { curp: parsed.code });
+    if (rejected.has(parsed.curp)) return error('CURP_REJECTED', { curp: 'CURP_REJECTED' });
+    const id = `chk_${String(++sequence).padStart(6, '0')}`;
+    const view: CheckoutView = {
+      id,
+      status: 'open',
+      customer: { curp: parsed.curp, birthDate: parsed.birthDate, age: parsed.age, sex: parsed.sex },
+      products: PRODUCTS.map((product) => {
+        const { minAge, maxAge } = PRODUCT_AGE_LIMITS[product];
+        const reason = parsed.age < minAge ? 'TOO_YOUNG' : parsed.age > maxAge ? 'TOO_OLD' : undefined;
+        return { product, eligible: reason === undefined, ...(reason ? { reason } : {}), minAge, maxAge };
+      }),
+      product: null,
+      quote: null,
+      planCount: null,
+      contact: null,
+      address: null,
+      consents: { terms: false, privacy: false, trust: false },
+      documents: [
+        { id: 'terms', version: '2026-01', url: 'https://legal.kasu.example/terminos-y-condiciones-2026-01.pdf' },
+        { id: 'privacy', version: '2025-07', url: 'https://legal.kasu.example/aviso-de-privacidad-2025-07.pdf' },
+        { id: 'trust', version: 'F0003-v4', url: 'https://legal.kasu.example/fideicomiso-F0003-v4.pdf' },
+      ],
+      paymentMethods: [
+        { method: 'email', available: true },
+        { method: 'khipu', available: false },
+        { method: 'card', available: false },
+      ],
+      order: null,
+      expiresAt: new Date(today.getTime() + 24 * 60 * 60 * 1000).toISOString(),
+    };
+    const token = `tok_${id}_${Math.random().toString(36).slice(2)}`;
+    checkouts.set(id, { view, token });
+    return ok(CreateCheckoutResponseSchema, { checkout: view, token }, 201);
+  }
+
+  function quote(stored: Stored, body: unknown): Answer {
+    const request = QuoteRequestSchema.safeParse(body);
+    if (!request.success) return validationFailed(request.error.issues);
+    const product = request.data.product;
+    if (!stored.view.products.find((option) => option.product === product)?.eligible) return error('PRODUCT_NOT_ELIGIBLE');
+    const fresh = quoteFor(stored.view, product);
+    const planCount = stored.view.product === product ? stored.view.planCount : null;
+    stored.view = { ...stored.view, product, quote: fresh, planCount };
+    return ok(QuoteResponseSchema, { quote: fresh, checkout: stored.view });
+  }
+
+  function update(stored: Stored, body: unknown): Answer {
+    if (stored.view.status !== 'open') return error('ALREADY_REGISTERED');
+    const request = UpdateCheckoutRequestSchema.safeParse(body);
+    if (!request.success) return validationFailed(request.error.issues);
+    const changes = request.data;
+    let view = stored.view;
+    if (changes.product !== undefined) {
+      if (!view.products.find((option) => option.product === changes.product)?.eligible) {
+        return error('PRODUCT_NOT_ELIGIBLE');
+      }
+      const sameProduct = view.product === changes.product && view.quote !== null;
+      view = { ...view, product: changes.product, quote: sameProduct ? view.quote : quoteFor(view, changes.product) };
+    }
+    if (changes.planCount !== undefined) {
+      if (!view.quote?.plans.some((plan) => plan.count === changes.planCount)) {
+        return error('VALIDATION_FAILED', { planCount: 'PLAN_NOT_OFFERED' });
+      }
+      view = { ...view, planCount: changes.planCount };
+    }
+    if (changes.contact) view = { ...view, contact: changes.contact };
+    if (changes.address) view = { ...view, address: changes.address };
+    if (changes.consents) view = { ...view, consents: { ...view.consents, ...changes.consents } };
+    stored.view = view;
+    return ok(CheckoutResponseSchema, { checkout: view });
+  }
+
+  function submit(stored: Stored, headers: Headers, body: unknown): Answer {
+    const key = IdempotencyKeySchema.safeParse(headers.get(IDEMPOTENCY_KEY_HEADER));
+    if (!key.success) return error('IDEMPOTENCY_KEY_REQUIRED');
+    const bodyText = JSON.stringify(body);
+    const previous = submits.get(`${stored.view.id}:${key.data}`);
+    if (previous) return previous.body === bodyText ? previous.answer : error('IDEMPOTENCY_KEY_REUSED');
+    const answer = register(stored, body);
+    submits.set(`${stored.view.id}:${key.data}`, { body: bodyText, answer });
+    return answer;
+  }
+
+  function register(stored: Stored, body: unknown): Answer {
+    const request = SubmitRequestSchema.safeParse(body);
+    if (!request.success) return validationFailed(request.error.issues);
+    const view = stored.view;
+    if (view.status === 'registered') return error('ALREADY_REGISTERED');
+    const method: PaymentMethod = request.data.paymentMethod;
+    if (!view.paymentMethods.some((option) => option.method === method && option.available)) {
+      return error('PAYMENT_METHOD_UNAVAILABLE');
+    }
+    const plan = view.quote?.plans.find((candidate) => candidate.count === view.planCount);
+    if (!view.product || !view.quote || !plan || !view.contact || !view.address) return error('CHECKOUT_INCOMPLETE');
+    if (!(view.consents.terms && view.consents.privacy && view.consents.trust)) return error('CONSENT_REQUIRED');
+    stored.view = {
+      ...view,
+      status: 'registered',
+      order: {
+        reference: `KC-${view.id.slice(4)}-${method.toUpperCase()}`,
+        policy: `KASU-${view.product.slice(0, 3).toUpperCase()}-${String(480 + sequence).padStart(7, '0')}`,
+        kasuStatus: 'ACTIVO',
+        paymentMethod: method,
+        currency: 'MXN',
+        price: plan.total,
+        instalments: plan.count,
+        instalmentAmount: plan.instalment,
+        registeredAt: today.toISOString(),
+      },
+    };
+    return ok(CheckoutResponseSchema, { checkout: stored.view });
+  }
+
+  function route(method: string, path: string): { route: Route; id?: string } | null {
+    if (method === 'POST' && path === '/v1/checkouts') return { route: 'create' };
+    const match = /^\/v1\/checkouts\/([^/]+)(\/quote|\/submit)?$/.exec(path);
+    if (!match) return null;
+    const id = decodeURIComponent(match[1] ?? '');
+    if (method === 'GET' && !match[2]) return { route: 'get', id };
+    if (method === 'PATCH' && !match[2]) return { route: 'update', id };
+    if (method === 'POST' && match[2] === '/quote') return { route: 'quote', id };
+    if (method === 'POST' && match[2] === '/submit') return { route: 'submit', id };
+    return null;
+  }
+
+  function answer(target: { route: Route; id?: string }, headers: Headers, body: unknown): Answer {
+    if (target.route === 'create') return create(body);
+    const stored = authorised(headers, target.id ?? '');
+    if (!('view' in stored)) return stored;
+    switch (target.route) {
+      case 'get':
+        return ok(CheckoutResponseSchema, { checkout: stored.view });
+      case 'quote':
+        return quote(stored, body);
+      case 'update':
+        return update(stored, body);
+      case 'submit':
+        return submit(stored, headers, body);
+    }
+  }
+
+  window.fetch = async (input: RequestInfo | URL, init: RequestInit = {}) => {
+    const url = new URL(input instanceof Request ? input.url : String(input), window.location.href);
+    if (`${url.origin}` !== new URL(base).origin) return realFetch(input, init);
+    const method = (init.method ?? 'GET').toUpperCase();
+    const headers = new Headers(init.headers);
+    const body: unknown = typeof init.body === 'string' ? JSON.parse(init.body) : undefined;
+    const target = route(method, url.pathname);
+    if (target) {
+      requests.push({ route: target.route, method, path: url.pathname, headers: Object.fromEntries(headers), body });
+    }
+    if (fake.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, fake.delayMs));
+    if (init.signal?.aborted) throw new DOMException('The operation was aborted.', 'AbortError');
+
+    const failure = target ? failures[target.route].shift() : undefined;
+    if (failure === 'network') throw new TypeError('Failed to fetch');
+    let result: Answer;
+    if (failure === 'garbage') result = { status: 200, body: '<html>Bad gateway</html>' };
+    else if (failure && failure !== 'network-after-processing') result = error(failure.code, failure.fields);
+    else result = target ? answer(target, headers, body) : error('NOT_FOUND');
+    if (failure === 'network-after-processing') throw new TypeError('Failed to fetch');
+
+    const text = typeof result.body === 'string' ? result.body : JSON.stringify(result.body);
+    return new Response(text, {
+      status: result.status,
+      headers: { 'content-type': 'application/json', 'x-request-id': `req-${++requestSequence}` },
+    });
+  };
+
+  return fake;
+}
