@@ -5,6 +5,8 @@
  * Expected failures are values: every call resolves to `{ok: true, data}` or `{ok: false, error}`, where
  * `error.code` is a code of shared/errors.ts. Every answer is parsed with the shared schemas.
  */
+// First: configures zod before shared/contract.ts builds its schemas.
+import './zod-jitless.js';
 import type { z } from 'zod';
 import {
   CheckoutResponseSchema,
@@ -68,13 +70,21 @@ export function createApiClient(baseUrl: string): ApiClient {
     schema: S,
     method: 'GET' | 'POST' | 'PATCH',
     path: string,
-    options: { body?: unknown; auth?: CheckoutAuth; headers?: Record<string, string>; signal?: AbortSignal | undefined },
+    options: {
+      body?: unknown;
+      auth?: CheckoutAuth;
+      headers?: Record<string, string>;
+      signal?: AbortSignal | undefined;
+    },
   ): Promise<ApiResult<z.output<S>>> {
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     if (options.auth) headers.authorization = `Bearer ${options.auth.token}`;
-    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    // By hand rather than AbortSignal.any/timeout, which older iPhones still in use in Mexico lack.
+    const controller = new AbortController();
+    const abort = () => controller.abort();
+    const timer = setTimeout(abort, REQUEST_TIMEOUT_MS);
+    options.signal?.addEventListener('abort', abort, { once: true });
 
     let response: Response;
     let text: string;
@@ -85,11 +95,14 @@ export function createApiClient(baseUrl: string): ApiClient {
         headers,
         body: options.body === undefined ? null : JSON.stringify(options.body),
         credentials: 'omit',
-        signal,
+        signal: controller.signal,
       });
       text = await response.text();
     } catch {
       return failure('NETWORK_ERROR');
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', abort);
     }
     const requestId = response.headers.get('x-request-id') ?? undefined;
     const json = parseJson(text);

@@ -44,7 +44,11 @@ const esMX = {
   curpHint: 'Los 18 caracteres de tu Clave Única de Registro de Población, como aparecen en tu constancia.',
 
   productLegend: (age: number) => `Productos KASU para tu edad (${age} años)`,
-  productNames: { Funerario: 'Funerario', Universidad: 'Universidad', Retiro: 'Retiro' } satisfies Record<Product, string>,
+  productNames: {
+    Funerario: 'Funerario',
+    Universidad: 'Universidad',
+    Retiro: 'Retiro',
+  } satisfies Record<Product, string>,
   productDescriptions: {
     Funerario: 'Servicio funerario completo para ti, pagado hoy a precio de hoy.',
     Universidad: 'Un fondo para la educación universitaria de tu hija o hijo.',

@@ -1,6 +1,7 @@
 /**
- * The widget's entry: the one module with a side effect, registering every tag. Host pages do load the script
- * twice (a tag manager plus a hard-coded tag): a tag that already exists is left alone with a warning.
+ * The widget's entry, and the one module that registers tags (element modules have no side effects). Host pages
+ * do load the script twice (a tag manager plus a hard-coded tag): a tag that already exists is left alone,
+ * with a warning.
  *
  *   <script type="module" src="https://…/kasu-checkout.js"></script>
  *   <kasu-checkout api="https://bff.example" locale="es-MX"></kasu-checkout>

@@ -6,7 +6,14 @@ import { KasuCompleteEvent, KasuErrorEvent, KasuReadyEvent, KasuStepChangeEvent 
 import { STEPS, resumeStep, type StepName } from './flow.js';
 import { createText, resolveLocale, type CopyModule, type Text } from './i18n.js';
 import { newIdempotencyKey } from './idempotency-key.js';
-import { clearSession, readSession, sessionKey, writeSession, type StoredSession, type SubmitAttempt } from './session.js';
+import {
+  clearSession,
+  readSession,
+  sessionKey,
+  writeSession,
+  type StoredSession,
+  type SubmitAttempt,
+} from './session.js';
 import type {
   KasuConsentsSubmitEvent,
   KasuContactSubmitEvent,
@@ -246,6 +253,12 @@ export class KasuCheckout extends LitElement {
     this.addEventListener('focusin', () => void this.#loadApi().catch(() => undefined));
   }
 
+  override connectedCallback(): void {
+    super.connectedCallback();
+    // Moved within the page while resuming: the request was abandoned on disconnect, so start it again.
+    if (this.hasUpdated && this.resuming && this.#session && !this.pending) this.#resume(this.#session);
+  }
+
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     this.#abort?.abort();
@@ -264,14 +277,17 @@ export class KasuCheckout extends LitElement {
   }
 
   override firstUpdated(): void {
-    if (this.#session) this.#resume(this.#session);
+    const session = this.#session;
+    // After this first update has completed, so that starting the request does not schedule an update inside it.
+    if (session) void this.updateComplete.then(() => this.#resume(session));
     else this.#sendReady();
   }
 
   override updated(changed: PropertyValues): void {
     if (changed.has('step') && changed.get('step') !== undefined) {
       if (this.#focusHeading) this.heading?.focus();
-      this.dispatchEvent(new KasuStepChangeEvent({ step: this.step, index: STEPS.indexOf(this.step), total: STEPS.length }));
+      const index = STEPS.indexOf(this.step);
+      this.dispatchEvent(new KasuStepChangeEvent({ step: this.step, index, total: STEPS.length }));
       if (this.step === 'confirmation') this.#complete();
     }
     if (this.#focusError) this.errorPanel?.focus();
@@ -320,9 +336,11 @@ export class KasuCheckout extends LitElement {
   }
 
   #fail(error: ApiError, retry: () => void): void {
+    const stepToFix = this.#stepToFix(error);
+    if (stepToFix && stepToFix !== this.step) this.#go(stepToFix);
     this.error = error;
     this.#retry = error.retryable ? retry : null;
-    this.fieldErrors = error.fields ?? (error.code.startsWith('CURP_') ? { curp: error.code } : {});
+    this.fieldErrors = this.#fieldErrorsFor(error);
     if (error.code === 'UNAUTHORIZED' || error.code === 'NOT_FOUND') {
       this.#forget();
       this.#canRestart = this.step !== 'curp';
@@ -331,11 +349,58 @@ export class KasuCheckout extends LitElement {
     // A step with field errors moves focus to the first one itself.
     this.#focusError = Object.keys(this.fieldErrors).length === 0;
     this.dispatchEvent(new KasuErrorEvent(error.code));
+    // Submitted meanwhile (another tab): what is stored is the truth, show it.
+    if (error.code === 'CHECKOUT_CLOSED') this.#refresh();
   }
+
+  /** The step where the customer can fix what the BFF refused, when it is not the current one. */
+  #stepToFix(error: ApiError): StepName | null {
+    switch (error.code) {
+      case 'ALREADY_REGISTERED':
+        return 'product';
+      case 'CONTACT_ALREADY_REGISTERED':
+        return 'contact';
+      case 'CONSENT_REQUIRED':
+        return 'consents';
+      case 'CHECKOUT_INCOMPLETE':
+        return this.checkout ? resumeStep(this.checkout) : null;
+      default:
+        return null;
+    }
+  }
+
+  #fieldErrorsFor(error: ApiError): Record<string, string> {
+    if (error.fields) return error.fields;
+    if (error.code.startsWith('CURP_')) return { curp: error.code };
+    if (error.code === 'CONSENT_REQUIRED' && this.checkout) {
+      const { consents } = this.checkout;
+      const missing = (['terms', 'privacy', 'trust'] as const).filter((id) => !consents[id]);
+      return Object.fromEntries(missing.map((id) => [`consents.${id}`, 'ACCEPTANCE_REQUIRED']));
+    }
+    return {};
+  }
+
+  #refresh(): void {
+    const auth = this.#auth();
+    if (!auth) return;
+    void this.#run({
+      call: (client, signal) => client.getCheckout(auth, signal),
+      done: ({ checkout }) => {
+        this.#show(checkout);
+        this.#go(resumeStep(checkout));
+      },
+    });
+  }
+
 
   #resume(session: StoredSession): void {
     void this.#run({
-      call: (client, signal) => client.getCheckout(session, signal),
+      call: async (client, signal) => {
+        const result = await client.getCheckout(session, signal);
+        // A checkout that no longer exists is, to the customer, an expired session.
+        if (result.ok || result.error.code !== 'NOT_FOUND') return result;
+        return { ok: false, error: { ...result.error, code: 'UNAUTHORIZED' } };
+      },
       done: ({ checkout }) => {
         this.resuming = false;
         this.#show(checkout);
@@ -355,7 +420,7 @@ export class KasuCheckout extends LitElement {
     });
   }
 
-  #show(checkout: CheckoutView, quote: Quote | null = checkout.quote): void {
+  #show(checkout: CheckoutView, quote: Quote | null = checkout.quote ?? this.quote): void {
     this.checkout = checkout;
     this.quote = quote;
   }
@@ -366,7 +431,7 @@ export class KasuCheckout extends LitElement {
     void this.#run({
       call: (client, signal) => client.updateCheckout(auth, changes, signal),
       done: ({ checkout }) => {
-        this.#show(checkout, this.quote);
+        this.#show(checkout);
         this.#go(next);
       },
     });
@@ -442,7 +507,7 @@ export class KasuCheckout extends LitElement {
       done: ({ checkout, token }) => {
         this.#attempt = null;
         this.#remember({ id: checkout.id, token });
-        this.#show(checkout);
+        this.#show(checkout, checkout.quote);
         this.#go('product');
       },
     });
@@ -458,6 +523,15 @@ export class KasuCheckout extends LitElement {
       done: ({ quote, checkout }) => {
         this.#show(checkout, quote);
         this.#go('plan');
+      },
+      failed: (error) => {
+        // KASU has the last word on age limits: show the product as unavailable from now on.
+        const checkout = this.checkout;
+        if (error.code !== 'PRODUCT_NOT_ELIGIBLE' || !checkout) return;
+        const products = checkout.products.map((option) =>
+          option.product === product ? { ...option, eligible: false } : option,
+        );
+        this.checkout = { ...checkout, products };
       },
     });
   }
@@ -501,7 +575,7 @@ export class KasuCheckout extends LitElement {
         return { ok: false, error: { code, retryable: code === 'SUBMIT_IN_PROGRESS' } };
       },
       done: ({ checkout }) => {
-        this.#show(checkout, this.quote);
+        this.#show(checkout);
         this.#go('confirmation');
       },
       failed: (error) => {
@@ -580,6 +654,7 @@ export class KasuCheckout extends LitElement {
           .text=${t}
           .consents=${checkout?.consents ?? { terms: false, privacy: false, trust: false }}
           .documents=${checkout?.documents ?? []}
+          .fieldErrors=${this.fieldErrors}
           ?pending=${this.pending}
           @kasu-consents-submit=${this.#onConsentsSubmit}
         ></kasu-step-consents>`;

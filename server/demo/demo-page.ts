@@ -20,6 +20,7 @@ export function demoPage(): string {
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>Funeraria San Ángel · Contrata tu plan KASU</title>
+  <link rel="icon" href="data:,">
   <link rel="stylesheet" href="/demo.css">
   <script type="module" src="/widget/kasu-checkout.js"></script>
 </head>

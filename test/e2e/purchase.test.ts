@@ -37,7 +37,7 @@ describe('purchase end to end', () => {
     await page.goto(`${server.url}/`);
     const widget = page.locator('kasu-checkout');
 
-    await widget.getByLabel('CURP').fill('camc880526hmcbnr04');
+    await widget.getByRole('textbox', { name: 'CURP' }).fill('camc880526hmcbnr04');
     await widget.getByRole('button', { name: 'Continuar' }).click();
 
     await expect.poll(() => widget.getByRole('heading', { name: 'Elige tu producto' }).isVisible()).toBe(true);
@@ -50,14 +50,14 @@ describe('purchase end to end', () => {
     await widget.getByRole('button', { name: 'Continuar' }).click();
 
     await expect.poll(() => widget.getByRole('heading', { name: /datos de contacto/ }).isVisible()).toBe(true);
-    await widget.getByLabel('Correo electrónico').fill('comprador.e2e@example.mx');
-    await widget.getByLabel(/Teléfono celular/).fill('+52 55 8765 4321');
-    await widget.getByLabel('Calle').fill('Av. Reforma');
-    await widget.getByLabel(/Número exterior/).fill('222');
-    await widget.getByLabel('Colonia').fill('Juárez');
-    await widget.getByLabel(/Municipio/).fill('Cuauhtémoc');
-    await widget.getByLabel('Código postal').fill('06600');
-    await widget.getByLabel('Estado').selectOption({ label: 'Ciudad de México' });
+    await widget.getByRole('textbox', { name: 'Correo electrónico' }).fill('comprador.e2e@example.mx');
+    await widget.getByRole('textbox', { name: /Teléfono celular/ }).fill('+52 55 8765 4321');
+    await widget.getByRole('textbox', { name: 'Calle' }).fill('Av. Reforma');
+    await widget.getByRole('textbox', { name: /Número exterior/ }).fill('222');
+    await widget.getByRole('textbox', { name: 'Colonia' }).fill('Juárez');
+    await widget.getByRole('textbox', { name: /Municipio/ }).fill('Cuauhtémoc');
+    await widget.getByRole('textbox', { name: 'Código postal' }).fill('06600');
+    await widget.getByRole('combobox', { name: 'Estado' }).selectOption({ label: 'Ciudad de México' });
     await widget.getByRole('button', { name: 'Continuar' }).click();
 
     await expect.poll(() => widget.getByRole('heading', { name: /acepta los documentos/ }).isVisible()).toBe(true);

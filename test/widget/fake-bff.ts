@@ -196,7 +196,8 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
     const request = QuoteRequestSchema.safeParse(body);
     if (!request.success) return validationFailed(request.error.issues);
     const product = request.data.product;
-    if (!stored.view.products.find((option) => option.product === product)?.eligible) return error('PRODUCT_NOT_ELIGIBLE');
+    const eligible = stored.view.products.find((option) => option.product === product)?.eligible;
+    if (!eligible) return error('PRODUCT_NOT_ELIGIBLE');
     const fresh = quoteFor(stored.view, product);
     const planCount = stored.view.product === product ? stored.view.planCount : null;
     stored.view = { ...stored.view, product, quote: fresh, planCount };
@@ -204,7 +205,7 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
   }
 
   function update(stored: Stored, body: unknown): Answer {
-    if (stored.view.status !== 'open') return error('ALREADY_REGISTERED');
+    if (stored.view.status !== 'open') return error('CHECKOUT_CLOSED');
     const request = UpdateCheckoutRequestSchema.safeParse(body);
     if (!request.success) return validationFailed(request.error.issues);
     const changes = request.data;

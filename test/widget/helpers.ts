@@ -31,6 +31,12 @@ export function stepRoot(el: KasuCheckout): ShadowRoot {
   return step.shadowRoot;
 }
 
+/** Waits for the checkout and the step on screen to finish rendering. */
+export async function settled(el: KasuCheckout): Promise<void> {
+  await el.updateComplete;
+  await (stepRoot(el).host as unknown as { updateComplete: Promise<unknown> }).updateComplete;
+}
+
 export function heading(el: KasuCheckout): string {
   return text(shadow(el).querySelector('h2'));
 }
@@ -90,7 +96,8 @@ export function hasButton(el: KasuCheckout, label: string): boolean {
 export function fill(control: HTMLInputElement | HTMLSelectElement, value: string): void {
   control.focus();
   control.value = value;
-  control.dispatchEvent(new Event(control instanceof HTMLSelectElement ? 'change' : 'input', { bubbles: true, composed: true }));
+  const type = control instanceof HTMLSelectElement ? 'change' : 'input';
+  control.dispatchEvent(new Event(type, { bubbles: true, composed: true }));
 }
 
 export function blur(control: HTMLElement): void {
@@ -171,20 +178,30 @@ export async function acceptConsents(el: KasuCheckout): Promise<void> {
   await untilHeading(el, TITLES.payment);
 }
 
-/** From the first step to `step`, the way a customer gets there. */
-export async function reach(el: KasuCheckout, step: Step): Promise<void> {
-  const order: Step[] = ['curp', 'product', 'plan', 'contact', 'consents', 'payment', 'confirmation'];
-  const actions: Record<Step, () => Promise<void>> = {
-    curp: async () => undefined,
-    product: () => enterCurp(el),
-    plan: () => chooseProduct(el),
-    contact: () => choosePlan(el),
-    consents: () => submitContact(el),
-    payment: () => acceptConsents(el),
-    confirmation: async () => {
+export const STEP_ORDER: Step[] = ['curp', 'product', 'plan', 'contact', 'consents', 'payment', 'confirmation'];
+
+/** From the step before `step` to `step`, the way a customer does it. */
+export async function advanceTo(el: KasuCheckout, step: Step): Promise<void> {
+  switch (step) {
+    case 'curp':
+      return;
+    case 'product':
+      return enterCurp(el);
+    case 'plan':
+      return chooseProduct(el);
+    case 'contact':
+      return choosePlan(el);
+    case 'consents':
+      return submitContact(el);
+    case 'payment':
+      return acceptConsents(el);
+    case 'confirmation':
       button(el, 'Confirmar compra').click();
-      await untilHeading(el, TITLES.confirmation);
-    },
-  };
-  for (const name of order.slice(0, order.indexOf(step) + 1)) await actions[name]();
+      return untilHeading(el, TITLES.confirmation);
+  }
+}
+
+/** From the first step to `step`. */
+export async function reach(el: KasuCheckout, step: Step): Promise<void> {
+  for (const name of STEP_ORDER.slice(1, STEP_ORDER.indexOf(step) + 1)) await advanceTo(el, name);
 }

@@ -52,7 +52,11 @@ export class KasuStepConfirmation extends LitElement {
     const t = this.text;
     const order = this.checkout?.order;
     if (!this.checkout || !order) return html``;
-    const plan = { count: order.instalments, instalment: order.instalmentAmount, total: order.instalmentAmount * order.instalments };
+    const plan = {
+      count: order.instalments,
+      instalment: order.instalmentAmount,
+      total: order.instalmentAmount * order.instalments,
+    };
     const email = this.checkout.contact?.email;
     return html`
       <p>${t.confirmationIntro}</p>

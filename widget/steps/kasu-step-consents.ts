@@ -1,4 +1,4 @@
-import { LitElement, css, html } from 'lit';
+import { LitElement, css, html, type PropertyValues } from 'lit';
 import type { ConsentDocument, Consents, LegalDocument } from '../../shared/contract.js';
 import type { Text } from '../i18n.js';
 import { formStyles, tokens } from '../styles.js';
@@ -34,6 +34,7 @@ export class KasuStepConsents extends LitElement {
     text: { attribute: false },
     consents: { attribute: false },
     documents: { attribute: false },
+    fieldErrors: { attribute: false },
     pending: { type: Boolean },
     missing: { state: true },
   };
@@ -50,14 +51,28 @@ export class KasuStepConsents extends LitElement {
   declare consents: Consents;
   /** The documents and their links, from the checkout. */
   declare documents: LegalDocument[];
+  /** Errors from the server, by path ("consents.trust"): those documents are marked as required. */
+  declare fieldErrors: Record<string, string>;
   declare pending: boolean;
 
   constructor() {
     super();
     this.consents = { terms: false, privacy: false, trust: false };
     this.documents = [];
+    this.fieldErrors = {};
     this.pending = false;
     this.missing = new Set();
+  }
+
+  override willUpdate(changed: PropertyValues<this>): void {
+    if (changed.has('fieldErrors')) {
+      this.missing = new Set(DOCUMENTS.filter((id) => this.fieldErrors[`consents.${id}`] !== undefined));
+    }
+  }
+
+  override updated(changed: PropertyValues<this>): void {
+    const [first] = this.missing;
+    if (changed.has('fieldErrors') && first !== undefined) this.#checkbox(first)?.focus();
   }
 
   #onChange(id: ConsentDocument, event: Event): void {

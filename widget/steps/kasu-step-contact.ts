@@ -125,7 +125,9 @@ export class KasuStepContact extends LitElement {
     const phone = normalizePhone(this.#value('phone'));
     if (!errors['contact.phone'] && phone === null) errors['contact.phone'] = 'PHONE_INVALID';
     const postalCode = this.#value('postal-code');
-    if (!errors['address.postalCode'] && !/^\d{5}$/.test(postalCode)) errors['address.postalCode'] = 'POSTAL_CODE_INVALID';
+    if (!errors['address.postalCode'] && !/^\d{5}$/.test(postalCode)) {
+      errors['address.postalCode'] = 'POSTAL_CODE_INVALID';
+    }
 
     this.localErrors = errors;
     if (Object.keys(errors).length > 0 || phone === null) {

@@ -65,11 +65,17 @@ export class KasuStepProduct extends LitElement {
     this.dispatchEvent(new KasuProductSelectEvent(input.value as Product));
   }
 
+  #ageLimits(option: ProductEligibility): string {
+    const t = this.text;
+    if (option.eligible) return t.ageRange(option.minAge, option.maxAge);
+    if (option.reason === 'TOO_YOUNG') return t.tooYoung(option.minAge);
+    if (option.reason === 'TOO_OLD') return t.tooOld(option.maxAge);
+    return t.error('PRODUCT_NOT_ELIGIBLE');
+  }
+
   #renderOption(option: ProductEligibility) {
     const t = this.text;
     const id = `product-${option.product}`;
-    const reason =
-      option.reason === 'TOO_YOUNG' ? t.tooYoung(option.minAge) : option.reason === 'TOO_OLD' ? t.tooOld(option.maxAge) : '';
     return html`
       <div part="option" class="option ${option.eligible ? '' : 'unavailable'}">
         <input
@@ -84,7 +90,7 @@ export class KasuStepProduct extends LitElement {
         />
         <label for=${id}>${t.productNames[option.product]}</label>
         <p class="detail" id="${id}-detail">
-          ${t.productDescriptions[option.product]} ${option.eligible ? t.ageRange(option.minAge, option.maxAge) : reason}
+          ${t.productDescriptions[option.product]} ${this.#ageLimits(option)}
         </p>
       </div>
     `;
