@@ -10,6 +10,8 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     sourcemap: true,
+    // Browsers load this bundle as it is (no bundler downstream), so the ES build is minified too.
+    rolldownOptions: { output: { minify: true } },
     lib: {
       entry: 'widget/index.ts',
       name: 'KasuCheckout',

@@ -3,28 +3,32 @@
  * The server parses requests with these; the widget parses responses with these; /openapi.json is generated from ENDPOINTS.
  */
 import { z } from 'zod';
-import { CurrencySchema, CentavosSchema } from './money.js';
 import { MX_STATE_CODES, normalizePhone } from './mexico.js';
-import { ErrorBodySchema } from './errors.js';
+import { ERROR_CODES } from './errors.js';
+import { CONSENT_DOCUMENTS, PAYMENT_METHODS, PRODUCTS } from './products.js';
 
-export const PRODUCTS = ['Funerario', 'Universidad', 'Retiro'] as const;
+export * from './products.js';
+
+export const CentavosSchema = z.number().int().nonnegative();
+export const CurrencySchema = z.literal('MXN');
+export const MoneySchema = z.object({ amount: CentavosSchema, currency: CurrencySchema });
+
 export const ProductSchema = z.enum(PRODUCTS);
-export type Product = z.infer<typeof ProductSchema>;
-
-/** Age limits per product (inclusive), checked on our side before KASU is asked (KASU's 406 is the backstop). */
-export const PRODUCT_AGE_LIMITS: Record<Product, { minAge: number; maxAge: number }> = {
-  Funerario: { minAge: 2, maxAge: 69 },
-  Universidad: { minAge: 0, maxAge: 7 },
-  Retiro: { minAge: 18, maxAge: 64 },
-};
-
-export const PAYMENT_METHODS = ['email', 'khipu', 'card'] as const;
 export const PaymentMethodSchema = z.enum(PAYMENT_METHODS);
-export type PaymentMethod = z.infer<typeof PaymentMethodSchema>;
-
-export const CONSENT_DOCUMENTS = ['terms', 'privacy', 'trust'] as const;
 export const ConsentDocumentSchema = z.enum(CONSENT_DOCUMENTS);
-export type ConsentDocument = z.infer<typeof ConsentDocumentSchema>;
+
+export const ErrorCodeSchema = z.enum(ERROR_CODES);
+export const ErrorBodySchema = z.object({
+  error: z.object({
+    code: ErrorCodeSchema,
+    message: z.string(),
+    retryable: z.boolean(),
+    requestId: z.string(),
+    /** Field path (e.g. "contact.email") → error code or short reason. */
+    fields: z.record(z.string(), z.string()).optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 
 export const CheckoutStatusSchema = z.enum([
   'open', // collecting data
@@ -178,8 +182,6 @@ export type SubmitRequest = z.infer<typeof SubmitRequestSchema>;
 
 export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
 export const IdempotencyKeySchema = z.string().min(8).max(255).regex(/^[\w.:-]+$/);
-
-export { ErrorBodySchema };
 
 // ---------- the endpoint list behind /openapi.json ----------
 

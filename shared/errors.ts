@@ -1,8 +1,8 @@
 /**
  * The one catalogue of error codes. The server answers every failure with
- * `{error: {code, message, retryable, requestId, fields?}}`; the widget renders by `code`, never by message text.
+ * `{error: {code, message, retryable, requestId, fields?}}` (ErrorBodySchema in contract.ts); the widget renders by
+ * `code`, never by message text. Pure data with no zod, so the widget's first paint can carry the copy.
  */
-import { z } from 'zod';
 
 type Entry = {
   /** HTTP status the BFF answers with. */
@@ -125,23 +125,14 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 export const ERROR_CODES = Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]];
-export const ErrorCodeSchema = z.enum(ERROR_CODES);
 
 export type Locale = 'es-MX' | 'en';
+
+export function isErrorCode(value: string): value is ErrorCode {
+  return Object.hasOwn(ERRORS, value);
+}
 
 export function errorMessage(code: ErrorCode, locale: Locale): string {
   const entry: Entry = ERRORS[code];
   return locale === 'en' ? entry.en : entry.es;
 }
-
-export const ErrorBodySchema = z.object({
-  error: z.object({
-    code: ErrorCodeSchema,
-    message: z.string(),
-    retryable: z.boolean(),
-    requestId: z.string(),
-    /** Field path (e.g. "contact.email") → error code or short reason. */
-    fields: z.record(z.string(), z.string()).optional(),
-  }),
-});
-export type ErrorBody = z.infer<typeof ErrorBodySchema>;

@@ -1,17 +1,13 @@
 /**
  * Money is an integer number of centavos plus a currency, everywhere in code.
  * Conversions to and from decimal strings and floats happen only at the edges (providers, display).
+ * Pure (no zod), so the widget's first paint can format prices; the schemas are in contract.ts.
  */
-import { z } from 'zod';
 
-export const CentavosSchema = z.number().int().nonnegative();
-export type Centavos = z.infer<typeof CentavosSchema>;
-
-export const CurrencySchema = z.literal('MXN');
-export type Currency = z.infer<typeof CurrencySchema>;
-
-export const MoneySchema = z.object({ amount: CentavosSchema, currency: CurrencySchema });
-export type Money = z.infer<typeof MoneySchema>;
+/** A whole, non-negative number of centavos. */
+export type Centavos = number;
+export type Currency = 'MXN';
+export type Money = { amount: Centavos; currency: Currency };
 
 /** A provider's amount in pesos (a JSON number such as 1234.5) to centavos. */
 export function pesosToCentavos(pesos: number): Centavos {

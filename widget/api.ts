@@ -21,10 +21,7 @@ import {
   type QuoteResponse,
   type UpdateCheckoutRequest,
 } from '../shared/contract.js';
-import { ERRORS, ErrorCodeSchema, errorMessage, type ErrorCode } from '../shared/errors.js';
-import { formatMoney } from '../shared/money.js';
-
-export { errorMessage, formatMoney };
+import { ERRORS, type ErrorCode } from '../shared/errors.js';
 
 export type ApiError = {
   code: ErrorCode;
@@ -59,10 +56,6 @@ export type ApiClient = {
 
 /** How long one request may take before the customer is offered a retry. */
 const REQUEST_TIMEOUT_MS = 30_000;
-
-export function isErrorCode(code: string): code is ErrorCode {
-  return ErrorCodeSchema.safeParse(code).success;
-}
 
 /** `baseUrl`: the BFF origin (and optional path prefix) without a trailing slash; '' = same origin. */
 export function createApiClient(baseUrl: string): ApiClient {

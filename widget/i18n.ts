@@ -1,10 +1,11 @@
 /**
  * Every string the widget shows, in Mexican Spanish and English.
- * Error copy for catalogue codes lives in shared/errors.ts; it reaches the widget through the lazily loaded
- * API module (shared/errors.ts evaluates zod, which must stay out of the first paint), see `createText`.
+ * Error copy for catalogue codes lives in shared/errors.ts (pure data, shared with the server).
  */
-import type { ConsentDocument, PaymentMethod, Plan, Product } from '../shared/contract.js';
-import type { ErrorCode, Locale } from '../shared/errors.js';
+import type { Plan } from '../shared/contract.js';
+import type { ConsentDocument, PaymentMethod, Product } from '../shared/products.js';
+import { errorMessage, isErrorCode, type Locale } from '../shared/errors.js';
+import { formatMoney } from '../shared/money.js';
 import type { StepName } from './flow.js';
 
 export type { Locale };
@@ -235,23 +236,16 @@ export function resolveLocale(value: string | null | undefined): Locale {
   return value?.trim().toLowerCase().startsWith('en') ? 'en' : 'es-MX';
 }
 
-/** What the lazily loaded API module lends to the text: catalogue copy and money formatting from shared/. */
-export type CopyModule = {
-  errorMessage(code: ErrorCode, locale: Locale): string;
-  formatMoney(money: { amount: number; currency: 'MXN' }, locale: string): string;
-  isErrorCode(code: string): code is ErrorCode;
-};
-
-/** The strings of one locale plus the two lookups that need shared/ modules. Passed down to every step. */
+/** The strings of one locale plus the lookups into shared/: error copy and money. Passed down to every step. */
 export type Text = Strings & {
   locale: Locale;
-  /** Copy for a catalogue code or a field code; '' while the catalogue is still loading. */
+  /** Copy for a catalogue code or a field code. */
   error(code: string): string;
-  /** Centavos as MXN ("$5,900.00"); '' while the formatter is still loading (steps that show money come later). */
+  /** Centavos as MXN ("$5,900.00"). */
   money(centavos: number): string;
 };
 
-export function createText(locale: Locale, copy: CopyModule | null): Text {
+export function createText(locale: Locale): Text {
   const strings = STRINGS[locale];
   const fieldErrors: Record<string, string> = strings.fieldErrors;
   return {
@@ -260,12 +254,11 @@ export function createText(locale: Locale, copy: CopyModule | null): Text {
     error(code) {
       const field = fieldErrors[code];
       if (field !== undefined) return field;
-      if (!copy) return '';
       // Anything else the server puts in `fields` (a zod message) is not customer copy.
-      return copy.isErrorCode(code) ? copy.errorMessage(code, locale) : strings.fieldErrors.INVALID;
+      return isErrorCode(code) ? errorMessage(code, locale) : strings.fieldErrors.INVALID;
     },
     money(centavos) {
-      return copy ? copy.formatMoney({ amount: centavos, currency: 'MXN' }, locale) : '';
+      return formatMoney({ amount: centavos, currency: 'MXN' }, locale);
     },
   };
 }

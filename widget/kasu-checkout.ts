@@ -4,7 +4,7 @@ import type * as ApiModule from './api.js';
 import type { ApiClient, ApiError, ApiResult, CheckoutAuth } from './api.js';
 import { KasuCompleteEvent, KasuErrorEvent, KasuReadyEvent, KasuStepChangeEvent } from './events.js';
 import { STEPS, resumeStep, type StepName } from './flow.js';
-import { createText, resolveLocale, type CopyModule, type Text } from './i18n.js';
+import { createText, resolveLocale, type Text } from './i18n.js';
 import { newIdempotencyKey } from './idempotency-key.js';
 import {
   clearSession,
@@ -192,7 +192,6 @@ export class KasuCheckout extends LitElement {
     fieldErrors: { state: true },
     announcement: { state: true },
     resuming: { state: true },
-    copy: { state: true },
   };
 
   private get heading(): HTMLElement | null {
@@ -215,11 +214,9 @@ export class KasuCheckout extends LitElement {
   /** Text of the live region. */
   declare private announcement: string;
   declare private resuming: boolean;
-  /** The lazily loaded API module, once loaded: it also lends the error copy and the money formatter. */
-  declare private copy: CopyModule | null;
 
   #apiBase = '';
-  #text: Text = createText('es-MX', null);
+  #text: Text = createText('es-MX');
   #session: StoredSession | null = null;
   #attempt: SubmitAttempt | null = null;
   #retry: (() => void) | null = null;
@@ -248,8 +245,7 @@ export class KasuCheckout extends LitElement {
     this.fieldErrors = {};
     this.announcement = '';
     this.resuming = false;
-    this.copy = null;
-    // The first interaction is when the API module (and with it the validation copy) is first needed.
+    // Start loading the API module at the first interaction, so it is there when the CURP is sent.
     this.addEventListener('focusin', () => void this.#loadApi().catch(() => undefined));
   }
 
@@ -268,7 +264,7 @@ export class KasuCheckout extends LitElement {
 
   override willUpdate(changed: PropertyValues): void {
     if (changed.has('api')) this.#apiBase = apiBaseFrom(this.api);
-    if (changed.has('locale') || changed.has('copy')) this.#text = createText(resolveLocale(this.locale), this.copy);
+    if (changed.has('locale')) this.#text = createText(resolveLocale(this.locale));
     if (!this.hasUpdated) {
       this.#session = readSession(sessionKey(this.#apiBase));
       this.#attempt = this.#session?.attempt ?? null;
@@ -483,16 +479,10 @@ export class KasuCheckout extends LitElement {
   }
 
   #loadApi(): Promise<typeof ApiModule> {
-    this.#apiModule ??= import('./api.js').then(
-      (module) => {
-        this.copy = module;
-        return module;
-      },
-      (error: unknown) => {
-        this.#apiModule = null;
-        throw error;
-      },
-    );
+    this.#apiModule ??= import('./api.js').catch((error: unknown) => {
+      this.#apiModule = null;
+      throw error;
+    });
     return this.#apiModule;
   }
 

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import type { z } from 'zod';
-import { errorMessage, type ErrorBody, type Locale } from '../../shared/errors.js';
+import { errorMessage, type Locale } from '../../shared/errors.js';
+import type { ErrorBody } from '../../shared/contract.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { ENDPOINTS, IDEMPOTENCY_KEY_HEADER } from '../../shared/contract.js';
-import { ERRORS, ErrorBodySchema } from '../../shared/errors.js';
+import { ENDPOINTS, ErrorBodySchema, IDEMPOTENCY_KEY_HEADER } from '../../shared/contract.js';
+import { ERRORS } from '../../shared/errors.js';
 
 /** OpenAPI 3.1 document generated from the shared contract, so the docs cannot drift from the code. */
 export function openApiDocument(serverUrl: string): Record<string, unknown> {

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CheckoutResponseSchema, CreateCheckoutResponseSchema, QuoteResponseSchema } from '../../shared/contract.js';
-import { ErrorBodySchema } from '../../shared/errors.js';
+import { CheckoutResponseSchema, CreateCheckoutResponseSchema, ErrorBodySchema, QuoteResponseSchema } from '../../shared/contract.js';
 import { listConsentEvents, listPayments, findOrderByCheckout } from '../../server/checkouts/checkout-store.js';
 import { SANDBOX_CURPS, SANDBOX_UNKNOWN_CURP } from '../../server/sandbox/kasu/kasu-sandbox.js';
 import { ENGINES } from '../support/databases.js';
@@ -162,8 +161,9 @@ describe.each(ENGINES)('BFF API v1 on %s', (engine) => {
     });
   });
 
-  it('when submit is called twice with the same Idempotency-Key, then KASU registers once and both answers carry the same policy', async () => {
-    const { id, token } = await readyCheckout(nextCurp(), { email: 'dos@example.mx', phone: '5511112222' });
+  it('when submit is called twice with the same Idempotency-Key, then KASU registers once, with one token, and both answers carry the same policy', async () => {
+    const curp = nextCurp();
+    const { id, token } = await readyCheckout(curp, { email: 'dos@example.mx', phone: '5511112222' });
     const before = server.kasuSandbox!.registrations.length;
     const headers = { 'idempotency-key': 'same-key-0001' };
     const first = await call('POST', `/v1/checkouts/${id}/submit`, { token, body: { paymentMethod: 'email' }, headers });
@@ -177,6 +177,9 @@ describe.each(ENGINES)('BFF API v1 on %s', (engine) => {
     expect(b.order?.policy).toBe(a.order?.policy);
     expect(a.order?.kasuStatus).toBe('PREVENTA');
     expect(server.kasuSandbox!.registrations.length - before).toBe(1);
+    // One KASU token served the whole purchase: create (token_full), quote, and both submits.
+    expect(server.kasu.tokenRequests(curp)).toBe(1);
+    expect(server.kasuSandbox!.tokenRequests.get(curp)).toBe(1);
     const order = await findOrderByCheckout(server.db, id);
     expect(await listPayments(server.db, order!.id)).toEqual([
       expect.objectContaining({ provider: 'kasu_email', status: 'pending', instalment_number: 1, amount_centavos: a.order!.instalmentAmount }),

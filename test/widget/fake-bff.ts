@@ -23,7 +23,8 @@ import {
   type Quote,
 } from '../../shared/contract.js';
 import { parseCurp } from '../../shared/curp.js';
-import { ERRORS, ErrorBodySchema, type ErrorCode } from '../../shared/errors.js';
+import { ErrorBodySchema } from '../../shared/contract.js';
+import { ERRORS, type ErrorCode } from '../../shared/errors.js';
 import { instalmentPlan } from '../../shared/money.js';
 import type { z } from 'zod';
 

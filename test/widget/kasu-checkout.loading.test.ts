@@ -1,3 +1,4 @@
+/// <reference types="mocha" />
 // Its own file, so its own page: no earlier test has loaded the API module yet.
 import { expect, fixture, html, waitUntil } from '@open-wc/testing';
 import '../../widget/index.js';

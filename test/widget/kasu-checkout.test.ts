@@ -1,3 +1,4 @@
+/// <reference types="mocha" />
 import { aTimeout, expect, fixture, html, oneEvent, waitUntil } from '@open-wc/testing';
 import { sendKeys } from '@web/test-runner-commands';
 import { ERRORS } from '../../shared/errors.js';

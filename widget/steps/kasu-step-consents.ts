@@ -1,11 +1,10 @@
 import { LitElement, css, html, type PropertyValues } from 'lit';
-import type { ConsentDocument, Consents, LegalDocument } from '../../shared/contract.js';
+import type { Consents, LegalDocument } from '../../shared/contract.js';
+import { CONSENT_DOCUMENTS, type ConsentDocument } from '../../shared/products.js';
 import type { Text } from '../i18n.js';
 import { formStyles, tokens } from '../styles.js';
 import { KasuConsentsSubmitEvent } from './step-events.js';
 
-// Not CONSENT_DOCUMENTS from shared/contract.ts: importing a value from there would bring zod into the first paint.
-const DOCUMENTS: readonly ConsentDocument[] = ['terms', 'privacy', 'trust'];
 
 /**
  * Step 5: terms and conditions, aviso de privacidad and fideicomiso F/0003, each with a link to the document.
@@ -66,7 +65,7 @@ export class KasuStepConsents extends LitElement {
 
   override willUpdate(changed: PropertyValues<this>): void {
     if (changed.has('fieldErrors')) {
-      this.missing = new Set(DOCUMENTS.filter((id) => this.fieldErrors[`consents.${id}`] !== undefined));
+      this.missing = new Set(CONSENT_DOCUMENTS.filter((id) => this.fieldErrors[`consents.${id}`] !== undefined));
     }
   }
 
@@ -85,9 +84,9 @@ export class KasuStepConsents extends LitElement {
     event.preventDefault();
     if (this.pending) return;
     const consents = Object.fromEntries(
-      DOCUMENTS.map((id) => [id, this.#checkbox(id)?.checked ?? false]),
+      CONSENT_DOCUMENTS.map((id) => [id, this.#checkbox(id)?.checked ?? false]),
     ) as Consents;
-    const missing = DOCUMENTS.filter((id) => !consents[id]);
+    const missing = CONSENT_DOCUMENTS.filter((id) => !consents[id]);
     this.missing = new Set(missing);
     const [first] = missing;
     if (first !== undefined) {
@@ -132,7 +131,7 @@ export class KasuStepConsents extends LitElement {
       <form part="form" novalidate @submit=${this.#onSubmit}>
         <fieldset>
           <legend>${t.consentsLegend}</legend>
-          ${DOCUMENTS.map((id) => this.#renderConsent(id))}
+          ${CONSENT_DOCUMENTS.map((id) => this.#renderConsent(id))}
         </fieldset>
         <button part="submit-button" type="submit" ?disabled=${this.pending}>
           ${this.pending ? t.sending : t.continue}
