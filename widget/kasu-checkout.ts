@@ -1,5 +1,6 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import type { CheckoutView, Quote, UpdateCheckoutRequest } from '../shared/contract.js';
+import { CONSENT_DOCUMENTS } from '../shared/products.js';
 import type * as ApiModule from './api.js';
 import type { ApiClient, ApiError, ApiResult, CheckoutAuth } from './api.js';
 import { KasuCompleteEvent, KasuErrorEvent, KasuReadyEvent, KasuStepChangeEvent } from './events.js';
@@ -370,7 +371,7 @@ export class KasuCheckout extends LitElement {
     if (error.code.startsWith('CURP_')) return { curp: error.code };
     if (error.code === 'CONSENT_REQUIRED' && this.checkout) {
       const { consents } = this.checkout;
-      const missing = (['terms', 'privacy', 'trust'] as const).filter((id) => !consents[id]);
+      const missing = CONSENT_DOCUMENTS.filter((id) => !consents[id]);
       return Object.fromEntries(missing.map((id) => [`consents.${id}`, 'ACCEPTANCE_REQUIRED']));
     }
     return {};

@@ -3,6 +3,7 @@ import type { Consents, LegalDocument } from '../../shared/contract.js';
 import { CONSENT_DOCUMENTS, type ConsentDocument } from '../../shared/products.js';
 import type { Text } from '../i18n.js';
 import { formStyles, tokens } from '../styles.js';
+import { submitButton } from './step-parts.js';
 import { KasuConsentsSubmitEvent } from './step-events.js';
 
 
@@ -133,9 +134,7 @@ export class KasuStepConsents extends LitElement {
           <legend>${t.consentsLegend}</legend>
           ${CONSENT_DOCUMENTS.map((id) => this.#renderConsent(id))}
         </fieldset>
-        <button part="submit-button" type="submit" ?disabled=${this.pending}>
-          ${this.pending ? t.sending : t.continue}
-        </button>
+        ${submitButton(t, this.pending)}
       </form>
     `;
   }

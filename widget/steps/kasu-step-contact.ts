@@ -3,6 +3,7 @@ import type { Address, Contact } from '../../shared/contract.js';
 import { MX_STATES, normalizePhone, type MxStateCode } from '../../shared/mexico.js';
 import type { FieldErrorCode, Text } from '../i18n.js';
 import { formStyles, tokens } from '../styles.js';
+import { submitButton } from './step-parts.js';
 import { KasuContactSubmitEvent } from './step-events.js';
 
 /** The fields, by the path the BFF uses in `error.fields`. */
@@ -218,9 +219,7 @@ export class KasuStepContact extends LitElement {
           <legend>${t.addressLegend}</legend>
           ${ADDRESS_FIELDS.map((field) => this.#renderField(field))} ${this.#renderStateField()}
         </fieldset>
-        <button part="submit-button" type="submit" ?disabled=${this.pending}>
-          ${this.pending ? t.sending : t.continue}
-        </button>
+        ${submitButton(t, this.pending)}
       </form>
     `;
   }

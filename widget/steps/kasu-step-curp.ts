@@ -2,6 +2,7 @@ import { LitElement, css, html, type PropertyValues } from 'lit';
 import { parseCurp, type CurpErrorCode } from '../../shared/curp.js';
 import type { Text } from '../i18n.js';
 import { formStyles, tokens } from '../styles.js';
+import { submitButton } from './step-parts.js';
 import { KasuCurpSubmitEvent } from './step-events.js';
 
 /**
@@ -123,9 +124,7 @@ export class KasuStepCurp extends LitElement {
           />
           <p part="field-error" class="field-error" id="curp-error">${code ? t.error(code) : ''}</p>
         </div>
-        <button part="submit-button" type="submit" ?disabled=${this.pending}>
-          ${this.pending ? t.sending : t.continue}
-        </button>
+        ${submitButton(t, this.pending)}
       </form>
     `;
   }

@@ -2,6 +2,7 @@ import { LitElement, html } from 'lit';
 import type { PaymentMethod, Quote } from '../../shared/contract.js';
 import { describePlan, type Text } from '../i18n.js';
 import { formStyles, tokens } from '../styles.js';
+import { submitButton, choiceError } from './step-parts.js';
 import { KasuPaymentSubmitEvent } from './step-events.js';
 
 export type PaymentOption = { method: PaymentMethod; available: boolean };
@@ -111,12 +112,8 @@ export class KasuStepPayment extends LitElement {
           <legend>${t.paymentLegend}</legend>
           ${this.methods.map((option) => this.#renderOption(option, chosen))}
         </fieldset>
-        <p part="field-error" class="field-error" id="payment-error">
-          ${this.missingChoice ? t.fieldErrors.CHOICE_REQUIRED : ''}
-        </p>
-        <button part="submit-button" type="submit" ?disabled=${this.pending}>
-          ${this.pending ? t.sending : t.submitPurchase}
-        </button>
+        ${choiceError(t, 'payment-error', this.missingChoice)}
+        ${submitButton(t, this.pending, t.submitPurchase)}
       </form>
     `;
   }

@@ -2,6 +2,7 @@ import { LitElement, html } from 'lit';
 import type { Quote } from '../../shared/contract.js';
 import { describePlan, type Text } from '../i18n.js';
 import { formStyles, tokens } from '../styles.js';
+import { submitButton, choiceError } from './step-parts.js';
 import { KasuPlanSelectEvent } from './step-events.js';
 
 /**
@@ -85,12 +86,8 @@ export class KasuStepPlan extends LitElement {
             `,
           )}
         </fieldset>
-        <p part="field-error" class="field-error" id="plan-error">
-          ${this.missingChoice ? t.fieldErrors.CHOICE_REQUIRED : ''}
-        </p>
-        <button part="submit-button" type="submit" ?disabled=${this.pending}>
-          ${this.pending ? t.sending : t.continue}
-        </button>
+        ${choiceError(t, 'plan-error', this.missingChoice)}
+        ${submitButton(t, this.pending)}
       </form>
     `;
   }

@@ -2,6 +2,7 @@ import { LitElement, html } from 'lit';
 import type { Product, ProductEligibility } from '../../shared/contract.js';
 import type { Text } from '../i18n.js';
 import { formStyles, tokens } from '../styles.js';
+import { submitButton, choiceError } from './step-parts.js';
 import { KasuProductSelectEvent } from './step-events.js';
 
 /**
@@ -104,12 +105,8 @@ export class KasuStepProduct extends LitElement {
           <legend>${t.productLegend(this.age)}</legend>
           ${this.products.map((option) => this.#renderOption(option))}
         </fieldset>
-        <p part="field-error" class="field-error" id="product-error">
-          ${this.missingChoice ? t.fieldErrors.CHOICE_REQUIRED : ''}
-        </p>
-        <button part="submit-button" type="submit" ?disabled=${this.pending}>
-          ${this.pending ? t.sending : t.continue}
-        </button>
+        ${choiceError(t, 'product-error', this.missingChoice)}
+        ${submitButton(t, this.pending)}
       </form>
     `;
   }
