@@ -124,6 +124,30 @@ export const OrderSchema = z.object({
 });
 export type Order = z.infer<typeof OrderSchema>;
 
+export const PaymentStatusSchema = z.enum([
+  'pending', // created, waiting for the customer (or for the KASU payment link, for pay later)
+  'verifying', // the customer paid; the provider is confirming
+  'paid',
+  'expired',
+  'cancelled',
+  'failed',
+]);
+export type PaymentStatus = z.infer<typeof PaymentStatusSchema>;
+
+/** The payment of the current instalment, as the customer sees it. */
+export const PaymentViewSchema = z.object({
+  id: z.string(),
+  method: PaymentMethodSchema,
+  status: PaymentStatusSchema,
+  currency: CurrencySchema,
+  amount: CentavosSchema,
+  instalment: z.number().int().min(1),
+  /** Where to send the customer to pay (Khipu's payment page); null when there is nothing to open. */
+  redirectUrl: z.url().nullable(),
+  paidAt: z.iso.datetime().nullable(),
+});
+export type PaymentView = z.infer<typeof PaymentViewSchema>;
+
 export const CheckoutViewSchema = z.object({
   id: z.string(),
   status: CheckoutStatusSchema,
@@ -143,6 +167,7 @@ export const CheckoutViewSchema = z.object({
   documents: z.array(LegalDocumentSchema),
   paymentMethods: z.array(z.object({ method: PaymentMethodSchema, available: z.boolean() })),
   order: OrderSchema.nullable(),
+  payment: PaymentViewSchema.nullable(),
   expiresAt: z.iso.datetime(),
 });
 export type CheckoutView = z.infer<typeof CheckoutViewSchema>;
@@ -177,8 +202,29 @@ export type UpdateCheckoutRequest = z.input<typeof UpdateCheckoutRequestSchema>;
 export const CheckoutResponseSchema = z.object({ checkout: CheckoutViewSchema });
 export type CheckoutResponse = z.infer<typeof CheckoutResponseSchema>;
 
-export const SubmitRequestSchema = z.object({ paymentMethod: PaymentMethodSchema }).strict();
+export const SubmitRequestSchema = z
+  .object({
+    paymentMethod: PaymentMethodSchema,
+    /** Khipu: the bank the customer chose (an id from GET /v1/khipu/banks); optional. */
+    khipuBankId: z.string().min(1).max(64).optional(),
+    /** Khipu: the partner page to come back to after paying or cancelling (its origin must be allowed). */
+    returnUrl: z.url({ protocol: /^https?$/ }).max(2000).optional(),
+  })
+  .strict();
 export type SubmitRequest = z.infer<typeof SubmitRequestSchema>;
+
+export const KhipuBankSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  /** Khipu's note about the bank, to show as is. */
+  message: z.string(),
+  minAmount: CentavosSchema.nullable(),
+  type: z.string(),
+  parent: z.string(),
+});
+export type KhipuBank = z.infer<typeof KhipuBankSchema>;
+export const KhipuBanksResponseSchema = z.object({ banks: z.array(KhipuBankSchema) });
+export type KhipuBanksResponse = z.infer<typeof KhipuBanksResponseSchema>;
 
 export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
 export const IdempotencyKeySchema = z.string().min(8).max(255).regex(/^[\w.:-]+$/);
@@ -212,6 +258,10 @@ export const ENDPOINTS: Endpoint[] = [
   {
     method: 'post', path: '/v1/checkouts/{id}/quote', summary: 'Price and instalment plans of a product.',
     auth: 'checkout', request: QuoteRequestSchema, response: QuoteResponseSchema, status: 200,
+  },
+  {
+    method: 'get', path: '/v1/khipu/banks', summary: 'Banks the customer can pay from with Khipu (optional choice).',
+    auth: 'none', response: KhipuBanksResponseSchema, status: 200,
   },
   {
     method: 'post', path: '/v1/checkouts/{id}/submit',

@@ -50,6 +50,11 @@ const REGISTERED_RETENTION_DAYS = 90;
 const randomId = (prefix: string, bytes = 12) => `${prefix}_${randomBytes(bytes).toString('base64url')}`;
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 
+/** Payments rows name their provider; the customer sees the method. */
+function paymentMethodOf(provider: string): PaymentMethod {
+  return provider === 'kasu_email' ? 'email' : (provider as PaymentMethod);
+}
+
 /** Our order reference: what the customer, KASU's email and the payment providers see. */
 function newOrderReference(): string {
   const alphabet = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
@@ -102,6 +107,7 @@ export class CheckoutService {
 
   async view(record: CheckoutRecord, order?: OrderRecord | null): Promise<CheckoutView> {
     const theOrder = order === undefined ? await store.findOrderByCheckout(this.db, record.id) : order;
+    const payment = theOrder?.status === 'registered' ? await store.findCurrentPayment(this.db, theOrder.id) : null;
     return {
       id: record.id,
       status: record.status,
@@ -128,6 +134,18 @@ export class CheckoutService {
             instalments: theOrder.instalments,
             instalmentAmount: theOrder.instalmentAmount,
             registeredAt: theOrder.registeredAt?.toISOString() ?? null,
+          }
+        : null,
+      payment: payment
+        ? {
+            id: payment.id,
+            method: paymentMethodOf(payment.provider),
+            status: payment.status,
+            currency: payment.currency,
+            amount: payment.amount,
+            instalment: payment.instalmentNumber,
+            redirectUrl: payment.status === 'pending' ? payment.paymentUrl : null,
+            paidAt: payment.paidAt?.toISOString() ?? null,
           }
         : null,
       expiresAt: record.expiresAt.toISOString(),

@@ -2,7 +2,7 @@
  * SQL for checkouts, consent evidence, orders, payments and idempotency keys. Rows in, plain objects out;
  * no business rules here.
  */
-import type { Address, Consents, Contact, PaymentMethod, Product, Quote, CheckoutStatus } from '../../shared/contract.js';
+import type { Address, Consents, Contact, PaymentMethod, PaymentStatus, Product, Quote, CheckoutStatus } from '../../shared/contract.js';
 import type { Queryable } from '../db/database.js';
 
 export type CheckoutRecord = {
@@ -256,6 +256,58 @@ export async function insertPayment(
      VALUES ($1, $2, $3, $4, 'MXN', $5, $6, $7) ON CONFLICT (order_id, provider, instalment_number) DO NOTHING`,
     [payment.id, payment.orderId, payment.provider, payment.status, payment.amount, payment.instalmentNumber, payment.paymentUrl],
   );
+}
+
+export type PaymentRecord = {
+  id: string;
+  orderId: string;
+  provider: string;
+  status: PaymentStatus;
+  currency: 'MXN';
+  amount: number;
+  instalmentNumber: number;
+  providerReference: string | null;
+  providerStatus: string | null;
+  paymentUrl: string | null;
+  paidAt: Date | null;
+  expiresAt: Date | null;
+  refunded: number;
+  createdAt: Date;
+};
+
+type PaymentRow = {
+  id: string; order_id: string; provider: string; status: string; currency: string; amount_centavos: number;
+  instalment_number: number; provider_reference: string | null; provider_status: string | null; payment_url: string | null;
+  paid_at: Date | null; expires_at: Date | null; refunded_centavos: number; created_at: Date;
+};
+
+export function toPayment(row: PaymentRow): PaymentRecord {
+  return {
+    id: row.id,
+    orderId: row.order_id,
+    provider: row.provider,
+    status: row.status as PaymentStatus,
+    currency: 'MXN',
+    amount: Number(row.amount_centavos),
+    instalmentNumber: row.instalment_number,
+    providerReference: row.provider_reference,
+    providerStatus: row.provider_status,
+    paymentUrl: row.payment_url,
+    paidAt: row.paid_at,
+    expiresAt: row.expires_at,
+    refunded: Number(row.refunded_centavos),
+    createdAt: row.created_at,
+  };
+}
+
+/** The payment of the earliest instalment not yet paid (or the last one, when all are paid). */
+export async function findCurrentPayment(db: Queryable, orderId: string): Promise<PaymentRecord | null> {
+  const { rows } = await db.query<PaymentRow>(
+    `SELECT * FROM payments WHERE order_id = $1
+     ORDER BY (status = 'paid'), instalment_number, created_at DESC LIMIT 1`,
+    [orderId],
+  );
+  return rows[0] ? toPayment(rows[0]) : null;
 }
 
 export async function listPayments(db: Queryable, orderId: string) {

@@ -94,4 +94,61 @@ CREATE TABLE idempotency_keys (
 );
 `,
   },
+  {
+    id: '002-khipu-and-merchant-webhooks',
+    sql: `
+ALTER TABLE payments ADD COLUMN provider_status text;
+ALTER TABLE payments ADD COLUMN paid_at timestamptz;
+ALTER TABLE payments ADD COLUMN expires_at timestamptz;
+ALTER TABLE payments ADD COLUMN next_check_at timestamptz;
+ALTER TABLE payments ADD COLUMN refunded_centavos bigint NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX payments_provider_reference ON payments (provider, provider_reference) WHERE provider_reference IS NOT NULL;
+CREATE INDEX payments_pending_checks ON payments (status, next_check_at);
+
+-- Every payment notification received, whatever came of it (paid, duplicate, mismatch, unknown token).
+CREATE TABLE payment_notifications (
+  id bigserial PRIMARY KEY,
+  provider text NOT NULL,
+  notification_token text NOT NULL,
+  api_version text,
+  outcome text NOT NULL,
+  payment_id text,
+  provider_payment_id text,
+  detail jsonb,
+  received_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX payment_notifications_token ON payment_notifications (provider, notification_token);
+
+-- Merchant webhooks: an outbox of events, one delivery per event and endpoint, and a log of every attempt.
+CREATE TABLE webhook_events (
+  id text PRIMARY KEY,
+  type text NOT NULL,
+  payload jsonb NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE webhook_deliveries (
+  id bigserial PRIMARY KEY,
+  event_id text NOT NULL REFERENCES webhook_events (id),
+  url text NOT NULL,
+  status text NOT NULL DEFAULT 'pending',
+  attempts integer NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz NOT NULL DEFAULT now(),
+  locked_until timestamptz,
+  last_status integer,
+  last_error text,
+  delivered_at timestamptz,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+CREATE TABLE webhook_attempts (
+  id bigserial PRIMARY KEY,
+  delivery_id bigint NOT NULL REFERENCES webhook_deliveries (id),
+  attempt integer NOT NULL,
+  response_status integer,
+  error text,
+  duration_ms integer NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+`,
+  },
 ];

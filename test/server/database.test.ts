@@ -98,7 +98,9 @@ describe('data layer persistence', () => {
   it('when three instances start on one PostgreSQL at once, then migrations are applied exactly once', async () => {
     const t = await openTestDatabase('postgres');
     try {
-      await t.db.query('DROP TABLE checkouts, consent_events, orders, payments, idempotency_keys, schema_migrations CASCADE');
+      // An empty schema again, then three instances migrate it at once.
+      await t.db.query(`DROP SCHEMA ${t.schema} CASCADE`);
+      await t.db.query(`CREATE SCHEMA ${t.schema}`);
       const instances = await Promise.all(
         [1, 2, 3].map(() => openDatabase({ kind: 'postgres', url: POSTGRES_URL, schema: t.schema!, maxConnections: 2 })),
       );

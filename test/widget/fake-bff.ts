@@ -186,6 +186,7 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
         { method: 'card', available: false },
       ],
       order: null,
+      payment: null,
       expiresAt: new Date(today.getTime() + 24 * 60 * 60 * 1000).toISOString(),
     };
     const token = `tok_${id}_${Math.random().toString(36).slice(2)}`;
