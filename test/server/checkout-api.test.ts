@@ -270,7 +270,9 @@ describe('BFF service endpoints', () => {
   it('when /openapi.json is read, then it documents every v1 endpoint with its schemas', async () => {
     const { body } = await apiClient(server.url)('GET', '/openapi.json');
     expect(body.openapi).toBe('3.1.0');
-    expect(Object.keys(body.paths).sort()).toEqual(['/v1/checkouts', '/v1/checkouts/{id}', '/v1/checkouts/{id}/quote', '/v1/checkouts/{id}/submit']);
+    expect(Object.keys(body.paths).sort()).toEqual([
+      '/v1/checkouts', '/v1/checkouts/{id}', '/v1/checkouts/{id}/quote', '/v1/checkouts/{id}/submit', '/v1/khipu/banks',
+    ]);
     expect(body.paths['/v1/checkouts/{id}/submit'].post.parameters).toEqual(
       expect.arrayContaining([expect.objectContaining({ name: 'Idempotency-Key', in: 'header', required: true })]),
     );
