@@ -13,12 +13,21 @@ import { cors, errorHandler, notFound, requestContext } from './http/middleware.
 import { v1Routes } from './http/v1-routes.js';
 import { openApiDocument } from './http/openapi.js';
 import { demoPage, DEMO_CSS, DEMO_CSP } from './demo/demo-page.js';
+import { webhookRoutes } from './http/webhook-routes.js';
+import { adminRoutes, type AdminJobs } from './http/admin-routes.js';
+import type { KhipuPayments } from './payments/khipu-payments.js';
+import type { KhipuApi } from './providers/khipu/khipu-api.js';
 
 export type AppDeps = {
   config: Pick<Config, 'mode' | 'publicUrl' | 'allowedOrigins'>;
   db: Database;
   logger: Logger;
   checkouts: CheckoutService;
+  khipu: KhipuPayments | null;
+  /** Where the bank list comes from (the Khipu client), when Khipu is enabled. */
+  khipuBanks: Pick<KhipuApi, 'banks'> | null;
+  adminToken: string | undefined;
+  jobs: AdminJobs;
   /** Directory of the built widget (vite build output). */
   widgetDir: string;
   /** Provider simulators mounted in sandbox mode, e.g. { '/sandbox/kasu': router }. */
@@ -46,7 +55,9 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(openApiDocument(deps.config.publicUrl));
   });
 
-  app.use('/v1', cors(deps.config.allowedOrigins), express.json({ limit: '16kb' }), v1Routes(deps.checkouts));
+  app.use('/v1', cors(deps.config.allowedOrigins), express.json({ limit: '16kb' }), v1Routes(deps.checkouts, deps.khipuBanks));
+  app.use('/webhooks', webhookRoutes(deps.khipu));
+  app.use('/admin', adminRoutes({ db: deps.db, adminToken: deps.adminToken, khipu: deps.khipu, jobs: deps.jobs }));
 
   // The widget is public code that partner pages load cross-origin as a module script, so it is CORS-open.
   app.use('/widget', (_req, res, next) => {

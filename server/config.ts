@@ -11,6 +11,7 @@ const SANDBOX = {
   KASU_PRIVATE_KEY: 'ef235aacf90d9f4aadd8c92e4b2562e1d9eb97f0',
   KHIPU_RECEIVER_ID: '100000',
   KHIPU_SECRET: 'sandbox-khipu-secret',
+  MERCHANT_WEBHOOK_SECRET: 'sandbox-merchant-webhook-secret',
   CARD_MERCHANT_ID: '3fa85f64-5717-4562-b3fc-2c963f66afa6',
   CARD_KEY: 'sandbox-card-key',
   TUPAY_ACCESS_KEY: 'sandbox@kasu.example',
@@ -60,6 +61,17 @@ const EnvSchema = z
     KHIPU_BASE_URL: optionalUrl,
     KHIPU_RECEIVER_ID: optionalString,
     KHIPU_SECRET: optionalString,
+    /** Hours a Khipu payment can be paid before it expires. */
+    KHIPU_PAYMENT_EXPIRY_HOURS: positiveInt(24),
+    /** A payment still pending this long after creation is polled, in case its notification never arrives. */
+    KHIPU_POLL_AFTER_SECONDS: positiveInt(180),
+    KHIPU_POLL_INTERVAL_SECONDS: positiveInt(60),
+    KHIPU_TIMEOUT_MS: positiveInt(15_000),
+
+    /** Where merchant webhooks are POSTed (order.registered, order.paid, payment.failed, …); unset = none sent. */
+    MERCHANT_WEBHOOK_URL: optionalUrl,
+    MERCHANT_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+    WEBHOOK_DISPATCH_INTERVAL_MS: positiveInt(2_000),
     CARD_BASE_URL: optionalUrl,
     CARD_MERCHANT_ID: optionalString,
     CARD_KEY: optionalString,
@@ -87,6 +99,12 @@ const EnvSchema = z
       if (env[key as keyof typeof SANDBOX] === value) {
         ctx.addIssue({ code: 'custom', path: [key], message: 'is the sandbox value; set the real credential for MODE=live' });
       }
+    }
+    if (env.MERCHANT_WEBHOOK_URL && !env.MERCHANT_WEBHOOK_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['MERCHANT_WEBHOOK_SECRET'], message: 'is required when MERCHANT_WEBHOOK_URL is set' });
+    }
+    if (Boolean(env.KHIPU_RECEIVER_ID) !== Boolean(env.KHIPU_SECRET)) {
+      ctx.addIssue({ code: 'custom', path: ['KHIPU_SECRET'], message: 'KHIPU_RECEIVER_ID and KHIPU_SECRET go together' });
     }
     if (env.ALLOWED_ORIGINS.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['ALLOWED_ORIGINS'], message: 'is required when MODE=live (the partner sites)' });
@@ -117,6 +135,19 @@ export type Config = {
     tokenRefreshSkewSeconds: number;
     userAgent: string;
   };
+  /** null when this deployment does not take Khipu payments (live mode without credentials). */
+  khipu: {
+    /** null in sandbox mode without KHIPU_BASE_URL: the built-in simulator. */
+    baseUrl: string | null;
+    receiverId: string;
+    secret: string;
+    paymentExpiryHours: number;
+    pollAfterSeconds: number;
+    pollIntervalSeconds: number;
+    timeouts: { connectMs: number; headersMs: number; bodyMs: number };
+    userAgent: string;
+  } | null;
+  merchantWebhooks: { url: string | null; secret: string; dispatchIntervalMs: number };
 };
 
 export class ConfigError extends Error {
@@ -137,6 +168,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const env = parsed.data;
   const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/$/, '');
   const timeout = env.KASU_TIMEOUT_MS;
+  const sandbox = env.MODE === 'sandbox';
   return {
     mode: env.MODE,
     port: env.PORT,
@@ -165,6 +197,23 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       timeouts: { connectMs: Math.min(timeout, 5_000), headersMs: timeout, bodyMs: timeout },
       tokenRefreshSkewSeconds: 30,
       userAgent: 'kasu-checkout/0.1',
+    },
+    khipu: sandbox || env.KHIPU_RECEIVER_ID
+      ? {
+          baseUrl: env.KHIPU_BASE_URL ?? (sandbox ? null : 'https://khipu.com/api/2.0'),
+          receiverId: env.KHIPU_RECEIVER_ID ?? SANDBOX.KHIPU_RECEIVER_ID,
+          secret: env.KHIPU_SECRET ?? SANDBOX.KHIPU_SECRET,
+          paymentExpiryHours: env.KHIPU_PAYMENT_EXPIRY_HOURS,
+          pollAfterSeconds: env.KHIPU_POLL_AFTER_SECONDS,
+          pollIntervalSeconds: env.KHIPU_POLL_INTERVAL_SECONDS,
+          timeouts: { connectMs: Math.min(env.KHIPU_TIMEOUT_MS, 5_000), headersMs: env.KHIPU_TIMEOUT_MS, bodyMs: env.KHIPU_TIMEOUT_MS },
+          userAgent: 'kasu-checkout/0.1',
+        }
+      : null,
+    merchantWebhooks: {
+      url: env.MERCHANT_WEBHOOK_URL ?? null,
+      secret: env.MERCHANT_WEBHOOK_SECRET ?? SANDBOX.MERCHANT_WEBHOOK_SECRET,
+      dispatchIntervalMs: env.WEBHOOK_DISPATCH_INTERVAL_MS,
     },
   };
 }

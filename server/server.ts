@@ -1,6 +1,6 @@
 /**
- * startServer(config): opens the database, listens, wires providers (the built-in sandboxes in sandbox mode)
- * and returns a handle that closes everything in order.
+ * startServer(config): opens the database, listens, wires providers (the built-in sandboxes in sandbox mode) and
+ * background jobs, and returns a handle that closes everything in order.
  */
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -13,15 +13,25 @@ import { createLogger, type Logger } from './log.js';
 import { createApp } from './app.js';
 import { CheckoutService } from './checkouts/checkout-service.js';
 import { KasuClient } from './providers/kasu/kasu-client.js';
+import { KhipuClient } from './providers/khipu/khipu-client.js';
+import { KhipuPayments } from './payments/khipu-payments.js';
+import { MerchantWebhookDispatcher } from './webhooks/merchant-webhooks.js';
+import { startIntervalJob } from './jobs/interval-job.js';
 import { createKasuSandbox, type KasuSandboxState } from './sandbox/kasu/kasu-sandbox.js';
+import { createKhipuSandbox, type KhipuSandboxState } from './sandbox/khipu/khipu-sandbox.js';
 
 export type RunningServer = {
   url: string;
   server: Server;
   db: Database;
   kasu: KasuClient;
-  /** The built-in KASU simulator's state, in sandbox mode. */
+  khipu: KhipuPayments | null;
+  webhooks: MerchantWebhookDispatcher;
+  /** Background jobs by name; `runNow()` runs one at once (tests, admin API). */
+  jobs: Record<'webhooks' | 'khipu-poll', { runNow(): Promise<unknown> }>;
+  /** The built-in simulators' state, in sandbox mode. */
   kasuSandbox: KasuSandboxState | null;
+  khipuSandbox: KhipuSandboxState | null;
   close(): Promise<void>;
 };
 
@@ -32,6 +42,8 @@ export type StartOptions = {
   /** Use this database instead of opening the configured one (it is not closed on close()). */
   db?: Database;
   widgetDir?: string;
+  /** false: background jobs run only when asked (runNow), for tests that control time. Default true. */
+  backgroundJobs?: boolean;
 };
 
 /** dist/widget from the source tree (tsx) or from the compiled server in dist/server/server/. */
@@ -53,19 +65,45 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   const { port } = server.address() as AddressInfo;
   const selfUrl = `http://127.0.0.1:${port}`;
+  const publicUrl = config.port === 0 ? selfUrl : config.publicUrl;
 
   const sandboxes: Record<string, Router> = {};
   let kasuSandbox: KasuSandboxState | null = null;
+  let khipuSandbox: ReturnType<typeof createKhipuSandbox> | null = null;
   if (config.mode === 'sandbox') {
-    const sandbox = createKasuSandbox();
-    sandboxes['/sandbox/kasu'] = sandbox.router;
-    kasuSandbox = sandbox.state;
+    const kasu = createKasuSandbox();
+    sandboxes['/sandbox/kasu'] = kasu.router;
+    kasuSandbox = kasu.state;
+    if (config.khipu) {
+      khipuSandbox = createKhipuSandbox({
+        receivers: [{ receiverId: config.khipu.receiverId, secret: config.khipu.secret }],
+        publicUrl: `${publicUrl}/sandbox/khipu`,
+      });
+      sandboxes['/sandbox/khipu'] = khipuSandbox.router;
+    }
   }
 
   const kasu = new KasuClient(
     { ...config.kasu, baseUrl: config.kasu.baseUrl ?? `${selfUrl}/sandbox/kasu` },
     { logger: logger.child({ provider: 'kasu' }) },
   );
+  const khipuClient = config.khipu
+    ? new KhipuClient(
+        { ...config.khipu, baseUrl: config.khipu.baseUrl ?? `${selfUrl}/sandbox/khipu/api/2.0` },
+        { logger: logger.child({ provider: 'khipu' }) },
+      )
+    : null;
+  const khipu = config.khipu && khipuClient
+    ? new KhipuPayments(db, khipuClient, {
+        receiverId: config.khipu.receiverId,
+        notifyUrl: `${publicUrl}/webhooks/khipu`,
+        paymentExpiryHours: config.khipu.paymentExpiryHours,
+        pollAfterSeconds: config.khipu.pollAfterSeconds,
+        pollIntervalSeconds: config.khipu.pollIntervalSeconds,
+        merchantWebhookUrl: config.merchantWebhooks.url,
+      }, logger.child({ provider: 'khipu' }), options.now)
+    : null;
+
   const checkouts = new CheckoutService(
     db,
     kasu,
@@ -73,17 +111,42 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       ttlHours: config.checkoutTtlHours,
       instalmentOptions: config.instalmentOptions,
       legal: config.legal,
-      paymentMethods: ['email'],
+      paymentMethods: khipu ? ['email', 'khipu'] : ['email'],
+      returnUrlOrigins: config.allowedOrigins.length ? [...config.allowedOrigins, new URL(publicUrl).origin] : [],
+      defaultReturnUrl: `${publicUrl}/`,
+      merchantWebhookUrl: config.merchantWebhooks.url,
     },
     logger,
     options.now,
+    khipu,
   );
-  const publicUrl = config.port === 0 ? selfUrl : config.publicUrl;
+
+  const webhooks = new MerchantWebhookDispatcher(db, {
+    secret: config.merchantWebhooks.secret,
+    timeoutMs: 10_000,
+    backoffSeconds: [10, 30, 120, 600, 1800, 3600, 7200, 21600, 43200],
+    concurrency: 4,
+    leaseSeconds: 60,
+  }, { logger: logger.child({ component: 'merchant-webhooks' }) });
+
+  const background = options.backgroundJobs ?? true;
+  const never = 2 ** 31 - 1; // a job that only runs when asked
+  const jobs = {
+    webhooks: startIntervalJob('merchant-webhooks', background ? config.merchantWebhooks.dispatchIntervalMs : never,
+      () => webhooks.runOnce(), { logger }),
+    'khipu-poll': startIntervalJob('khipu-poll', background && khipu ? config.khipu!.pollIntervalSeconds * 1000 : never,
+      async () => (khipu ? khipu.checkDuePayments() : { checked: 0, paid: 0, expired: 0, failed: 0 }), { logger }),
+  };
+
   const app = createApp({
     config: { ...config, publicUrl },
     db,
     logger,
     checkouts,
+    khipu,
+    khipuBanks: khipuClient,
+    adminToken: config.adminToken,
+    jobs: { webhooks: () => jobs.webhooks.runNow(), 'khipu-poll': () => jobs['khipu-poll'].runNow() },
     widgetDir: options.widgetDir ?? DEFAULT_WIDGET_DIR,
     sandboxes,
   });
@@ -95,13 +158,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     server,
     db,
     kasu,
+    khipu,
+    webhooks,
+    jobs,
     kasuSandbox,
+    khipuSandbox: khipuSandbox?.state ?? null,
     async close() {
+      await Promise.all(Object.values(jobs).map((job) => job.stop()));
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      await khipuSandbox?.close();
+      await webhooks.close();
       await kasu.close();
+      await khipuClient?.close();
       if (!options.db) await db.close();
     },
   };

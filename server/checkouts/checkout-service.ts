@@ -16,6 +16,8 @@ import { ERRORS, type ErrorCode } from '../../shared/errors.js';
 import type { Database } from '../db/database.js';
 import type { Logger } from '../log.js';
 import * as store from './checkout-store.js';
+import type { KhipuPayments } from '../payments/khipu-payments.js';
+import { enqueueMerchantEvent } from '../webhooks/merchant-webhooks.js';
 import type { CheckoutRecord, OrderRecord } from './checkout-store.js';
 
 /** What the checkout needs from KASU (the KasuClient implements it). */
@@ -37,6 +39,11 @@ export type CheckoutSettings = {
   legal: Record<(typeof CONSENT_DOCUMENTS)[number], { url: string; version: string }>;
   /** Payment methods this deployment can take now. */
   paymentMethods: PaymentMethod[];
+  /** Origins a Khipu return URL may point to (the partner sites); empty = any (sandbox). */
+  returnUrlOrigins: string[];
+  /** Where Khipu sends the customer back when the widget gives no return URL. */
+  defaultReturnUrl: string;
+  merchantWebhookUrl: string | null;
 };
 
 export type RequestContext = { ip: string | null; userAgent: string | null };
@@ -71,6 +78,7 @@ export class CheckoutService {
     private readonly settings: CheckoutSettings,
     private readonly logger: Logger,
     private readonly now: () => Date = () => new Date(),
+    private readonly khipu: KhipuPayments | null = null,
   ) {}
 
   // ---------- create, authorise, view ----------
@@ -140,7 +148,8 @@ export class CheckoutService {
         ? {
             id: payment.id,
             method: paymentMethodOf(payment.provider),
-            status: payment.status,
+            // Not yet created at the provider: still pending for the customer, with nothing to open yet.
+            status: payment.status === 'new' || payment.status === 'creating' ? 'pending' : payment.status,
             currency: payment.currency,
             amount: payment.amount,
             instalment: payment.instalmentNumber,
@@ -271,7 +280,7 @@ export class CheckoutService {
       return this.view((await store.findCheckout(this.db, record.id)) ?? record);
     }
     try {
-      const view = await this.registerOnce(record, request.paymentMethod);
+      const view = await this.registerOnce(record, request);
       await store.saveIdempotentResponse(this.db, record.id, idempotencyKey, 200, { checkout: view });
       return view;
     } catch (error) {
@@ -283,24 +292,57 @@ export class CheckoutService {
     }
   }
 
-  private async registerOnce(record: CheckoutRecord, paymentMethod: PaymentMethod): Promise<CheckoutView> {
-    if (record.status === 'registered') return this.view(record);
+  private async registerOnce(record: CheckoutRecord, request: SubmitRequest): Promise<CheckoutView> {
+    if (record.status === 'registered') return this.startPayment(record, request);
     if (record.status === 'needs_review') throw new AppError('REGISTRATION_NEEDS_REVIEW');
-    if (record.status === 'open') this.assertReadyToSubmit(record, paymentMethod);
+    if (record.status === 'open') this.assertReadyToSubmit(record, request);
 
-    const claimed = await store.claimCheckoutForSubmit(this.db, record.id, paymentMethod, STALE_CLAIM_SECONDS);
-    if (!claimed) return this.waitForOtherSubmit(record.id);
+    const claimed = await store.claimCheckoutForSubmit(this.db, record.id, request.paymentMethod, STALE_CLAIM_SECONDS);
+    if (!claimed) {
+      const settled = await this.waitForOtherSubmit(record.id);
+      return this.startPayment(settled, request);
+    }
     // The claim may have raced with an update: check the claimed row, not the one we read before.
     try {
-      this.assertReadyToSubmit(claimed, paymentMethod);
+      this.assertReadyToSubmit(claimed, request);
     } catch (error) {
       await store.setCheckoutStatus(this.db, claimed.id, 'open');
       throw error;
     }
-    return this.register(claimed, paymentMethod);
+    const registered = await this.register(claimed, request.paymentMethod);
+    return this.startPayment(registered, request);
   }
 
-  private assertReadyToSubmit(record: CheckoutRecord, paymentMethod: PaymentMethod): void {
+  /**
+   * After registration: start the payment of the first instalment at its provider (Khipu), once. Pay later has
+   * nothing to start (KASU emails the link). Repeating a submit whose payment creation failed tries again.
+   */
+  private async startPayment(record: CheckoutRecord, request: SubmitRequest): Promise<CheckoutView> {
+    const order = await store.findOrderByCheckout(this.db, record.id);
+    if (order?.status === 'registered' && order.paymentMethod === 'khipu') {
+      const payment = await store.findCurrentPayment(this.db, order.id);
+      if (!this.khipu) throw new AppError('PAYMENT_METHOD_UNAVAILABLE');
+      if (payment && !payment.providerReference && payment.status !== 'paid') {
+        await this.khipu.ensureCreated(payment, order, {
+          payerEmail: record.contact!.email,
+          payerName: order.customerName,
+          bankId: request.khipuBankId,
+          returnUrl: request.returnUrl ?? this.settings.defaultReturnUrl,
+        });
+      }
+    }
+    return this.view(record, order);
+  }
+
+  private assertReturnUrl(returnUrl: string | undefined): void {
+    if (!returnUrl || this.settings.returnUrlOrigins.length === 0) return;
+    if (!this.settings.returnUrlOrigins.includes(new URL(returnUrl).origin)) {
+      throw new AppError('VALIDATION_FAILED', { fields: { returnUrl: 'ORIGIN_NOT_ALLOWED' } });
+    }
+  }
+
+  private assertReadyToSubmit(record: CheckoutRecord, request: SubmitRequest): void {
+    const paymentMethod = request.paymentMethod;
     const missing: Record<string, string> = {};
     if (!record.product) missing.product = 'REQUIRED';
     if (!record.quote || record.quote.product !== record.product) missing.quote = 'REQUIRED';
@@ -316,9 +358,10 @@ export class CheckoutService {
     if (!this.settings.paymentMethods.includes(paymentMethod)) {
       throw new AppError('PAYMENT_METHOD_UNAVAILABLE', { fields: { paymentMethod: 'UNAVAILABLE' } });
     }
+    if (paymentMethod === 'khipu') this.assertReturnUrl(request.returnUrl);
   }
 
-  private async register(record: CheckoutRecord, paymentMethod: PaymentMethod): Promise<CheckoutView> {
+  private async register(record: CheckoutRecord, paymentMethod: PaymentMethod): Promise<CheckoutRecord> {
     const quote = record.quote!;
     const plan = quote.plans.find((item) => item.count === record.planCount)!;
     const order = await store.upsertOrderForAttempt(this.db, {
@@ -367,17 +410,23 @@ export class CheckoutService {
           : order.instalmentAmount,
         paymentLink: result.paymentLink,
       });
-      // Pay later: KASU emails the customer the payment link; we record the first instalment as pending.
+      // The first instalment. Pay later: KASU emails the customer the payment link, so it is simply pending.
+      // Khipu: 'new' until the payment exists at Khipu (startPayment creates it, outside this transaction).
       await store.insertPayment(tx, {
         id: randomId('pay'), orderId: saved.id, provider: paymentMethod === 'email' ? 'kasu_email' : paymentMethod,
-        status: 'pending', amount: saved.instalmentAmount, instalmentNumber: 1, paymentUrl: result.paymentLink,
+        status: paymentMethod === 'email' ? 'pending' : 'new', amount: saved.instalmentAmount, instalmentNumber: 1,
+        paymentUrl: paymentMethod === 'email' ? result.paymentLink : null,
       });
       await store.setCheckoutStatus(tx, record.id, 'registered', new Date(this.now().getTime() + REGISTERED_RETENTION_DAYS * 86_400_000));
+      await enqueueMerchantEvent(tx, this.settings.merchantWebhookUrl, 'order.registered', {
+        reference: saved.reference, policy: saved.policy, kasuStatus: saved.kasuStatus, product: saved.product,
+        paymentMethod, currency: saved.currency, price: saved.price, instalments: saved.instalments,
+        instalmentAmount: saved.instalmentAmount, registeredAt: saved.registeredAt?.toISOString() ?? null,
+      });
       return saved;
     });
     log.info('order registered', { product: registered.product, policy: registered.policy, paymentMethod });
-    const fresh = await store.findCheckout(this.db, record.id);
-    return this.view(fresh!, registered);
+    return (await store.findCheckout(this.db, record.id))!;
   }
 
   /**
@@ -401,13 +450,13 @@ export class CheckoutService {
     log.warn('registration failed', { code, outcome: unknown ? 'unknown' : 'rejected' });
   }
 
-  private async waitForOtherSubmit(id: string): Promise<CheckoutView> {
+  private async waitForOtherSubmit(id: string): Promise<CheckoutRecord> {
     const deadline = Date.now() + SUBMIT_WAIT_MS;
     while (Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 150));
       const current = await store.findCheckout(this.db, id);
       if (!current) throw new AppError('NOT_FOUND');
-      if (current.status === 'registered') return this.view(current);
+      if (current.status === 'registered') return current;
       if (current.status === 'needs_review') throw new AppError('REGISTRATION_NEEDS_REVIEW');
       if (current.status === 'open') {
         // The other attempt failed: answer with its outcome rather than calling KASU a second time.

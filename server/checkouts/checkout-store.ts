@@ -224,6 +224,25 @@ export async function upsertOrderForAttempt(
   return toOrder(rows[0]!);
 }
 
+export async function findOrderById(db: Queryable, id: string): Promise<OrderRecord | null> {
+  const { rows } = await db.query<OrderRow>('SELECT * FROM orders WHERE id = $1', [id]);
+  return rows[0] ? toOrder(rows[0]) : null;
+}
+
+export async function findOrderByReference(db: Queryable, reference: string): Promise<OrderRecord | null> {
+  const { rows } = await db.query<OrderRow>('SELECT * FROM orders WHERE reference = $1', [reference]);
+  return rows[0] ? toOrder(rows[0]) : null;
+}
+
+export async function listOrders(db: Queryable, options: { status?: string; limit: number; before?: Date }): Promise<OrderRecord[]> {
+  const { rows } = await db.query<OrderRow>(
+    `SELECT * FROM orders WHERE ($1::text IS NULL OR status = $1) AND ($2::timestamptz IS NULL OR created_at < $2)
+     ORDER BY created_at DESC LIMIT $3`,
+    [options.status ?? null, options.before ?? null, options.limit],
+  );
+  return rows.map(toOrder);
+}
+
 export async function findOrderByCheckout(db: Queryable, checkoutId: string): Promise<OrderRecord | null> {
   const { rows } = await db.query<OrderRow>('SELECT * FROM orders WHERE checkout_id = $1', [checkoutId]);
   return rows[0] ? toOrder(rows[0]) : null;
@@ -262,7 +281,8 @@ export type PaymentRecord = {
   id: string;
   orderId: string;
   provider: string;
-  status: PaymentStatus;
+  /** 'new' and 'creating': the provider side does not exist yet (the customer sees 'pending'). */
+  status: PaymentStatus | 'new' | 'creating';
   currency: 'MXN';
   amount: number;
   instalmentNumber: number;
@@ -286,7 +306,7 @@ export function toPayment(row: PaymentRow): PaymentRecord {
     id: row.id,
     orderId: row.order_id,
     provider: row.provider,
-    status: row.status as PaymentStatus,
+    status: row.status as PaymentRecord['status'],
     currency: 'MXN',
     amount: Number(row.amount_centavos),
     instalmentNumber: row.instalment_number,

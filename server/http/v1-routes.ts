@@ -1,10 +1,11 @@
 import { Router, type Request } from 'express';
 import {
-  CreateCheckoutRequestSchema, IdempotencyKeySchema, QuoteRequestSchema, SubmitRequestSchema,
+  CreateCheckoutRequestSchema, IdempotencyKeySchema, type KhipuBank, QuoteRequestSchema, SubmitRequestSchema,
   UpdateCheckoutRequestSchema,
 } from '../../shared/contract.js';
 import { AppError } from '../errors.js';
 import type { CheckoutService } from '../checkouts/checkout-service.js';
+import type { KhipuApi } from '../providers/khipu/khipu-api.js';
 import { parseWith } from './middleware.js';
 
 function bearer(req: Request): string | null {
@@ -16,8 +17,12 @@ function context(req: Request) {
   return { ip: req.ip ?? null, userAgent: req.get('user-agent')?.slice(0, 512) ?? null };
 }
 
-export function v1Routes(checkouts: CheckoutService): Router {
+/** Khipu's bank list changes rarely: one fetch serves every customer for a while. */
+const BANKS_TTL_MS = 10 * 60_000;
+
+export function v1Routes(checkouts: CheckoutService, khipuBanks: Pick<KhipuApi, 'banks'> | null): Router {
   const router = Router();
+  let banksCache: { at: number; banks: KhipuBank[] } | null = null;
   const authorized = (req: Request) => checkouts.authorize(String(req.params.id), bearer(req));
 
   router.post('/checkouts', async (req, res) => {
@@ -49,6 +54,17 @@ export function v1Routes(checkouts: CheckoutService): Router {
     if (!key.success) throw new AppError('IDEMPOTENCY_KEY_REQUIRED');
     const request = parseWith(SubmitRequestSchema, req.body);
     res.json({ checkout: await checkouts.submit(record, request, key.data) });
+  });
+
+  router.get('/khipu/banks', async (_req, res) => {
+    if (!khipuBanks) throw new AppError('PAYMENT_METHOD_UNAVAILABLE');
+    if (!banksCache || Date.now() - banksCache.at > BANKS_TTL_MS) {
+      const banks = (await khipuBanks.banks()).map((bank) => ({
+        id: bank.bankId, name: bank.name, message: bank.message, minAmount: bank.minAmount, type: bank.type, parent: bank.parent,
+      }));
+      banksCache = { at: Date.now(), banks };
+    }
+    res.setHeader('Cache-Control', 'public, max-age=300').json({ banks: banksCache.banks });
   });
 
   return router;

@@ -1,0 +1,92 @@
+/**
+ * The merchant's admin API: `Authorization: Bearer $ADMIN_TOKEN` (compared in constant time). Disabled (404)
+ * when no ADMIN_TOKEN is configured.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express, { Router, type RequestHandler } from 'express';
+import { z } from 'zod';
+import { AppError } from '../errors.js';
+import type { Database } from '../db/database.js';
+import * as checkouts from '../checkouts/checkout-store.js';
+import type { OrderRecord, PaymentRecord } from '../checkouts/checkout-store.js';
+import * as payments from '../payments/payment-store.js';
+import type { KhipuPayments } from '../payments/khipu-payments.js';
+import { parseWith } from './middleware.js';
+
+export type AdminJobs = Record<string, () => Promise<unknown>>;
+
+function requireAdmin(adminToken: string | undefined): RequestHandler {
+  const expected = adminToken ? createHash('sha256').update(adminToken).digest() : null;
+  return (req, _res, next) => {
+    if (!expected) throw new AppError('NOT_FOUND');
+    const match = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '');
+    const given = createHash('sha256').update(match?.[1] ?? '').digest();
+    if (!match || !timingSafeEqual(expected, given)) throw new AppError('UNAUTHORIZED');
+    next();
+  };
+}
+
+const ListOrdersQuery = z.object({
+  status: z.enum(['registering', 'registered', 'rejected', 'unknown', 'needs_review']).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  before: z.iso.datetime().optional(),
+});
+const RefundBody = z.object({ amount: z.number().int().positive().optional() }).strict();
+
+function orderJson(order: OrderRecord, orderPayments: PaymentRecord[]) {
+  const { curp: _curp, ...rest } = order;
+  return {
+    ...rest,
+    curp: `${order.curp.slice(0, 4)}…${order.curp.slice(-2)}`,
+    payments: orderPayments.map((payment) => ({ ...payment })),
+  };
+}
+
+export function adminRoutes(deps: { db: Database; adminToken: string | undefined; khipu: KhipuPayments | null; jobs: AdminJobs }): Router {
+  const router = Router();
+  router.use(requireAdmin(deps.adminToken), express.json({ limit: '4kb' }));
+  const khipu = () => {
+    if (!deps.khipu) throw new AppError('PAYMENT_METHOD_UNAVAILABLE');
+    return deps.khipu;
+  };
+  const paymentsOf = async (order: OrderRecord) => {
+    const { rows } = await deps.db.query('SELECT * FROM payments WHERE order_id = $1 ORDER BY instalment_number, created_at', [order.id]);
+    return rows.map((row) => checkouts.toPayment(row as Parameters<typeof checkouts.toPayment>[0]));
+  };
+
+  router.get('/orders', async (req, res) => {
+    const query = parseWith(ListOrdersQuery, req.query);
+    const orders = await checkouts.listOrders(deps.db, {
+      limit: query.limit, ...(query.status ? { status: query.status } : {}), ...(query.before ? { before: new Date(query.before) } : {}),
+    });
+    res.json({ orders: await Promise.all(orders.map(async (order) => orderJson(order, await paymentsOf(order)))) });
+  });
+
+  router.get('/orders/:reference', async (req, res) => {
+    const order = await checkouts.findOrderByReference(deps.db, String(req.params.reference));
+    if (!order) throw new AppError('NOT_FOUND');
+    const orderPayments = await paymentsOf(order);
+    const notifications = Object.fromEntries(
+      await Promise.all(orderPayments.map(async (p) => [p.id, await payments.listNotifications(deps.db, p.id)] as const)),
+    );
+    res.json({ order: orderJson(order, orderPayments), notifications });
+  });
+
+  router.post('/payments/:id/refund', async (req, res) => {
+    const { amount } = parseWith(RefundBody, req.body);
+    res.json({ payment: await khipu().refund(String(req.params.id), amount) });
+  });
+  router.delete('/payments/:id', async (req, res) => {
+    res.json({ payment: await khipu().cancel(String(req.params.id)) });
+  });
+  router.post('/payments/:id/confirm', async (req, res) => {
+    res.json({ payment: await khipu().confirm(String(req.params.id)) });
+  });
+
+  router.post('/jobs/:name/run', async (req, res) => {
+    const job = deps.jobs[String(req.params.name)];
+    if (!job) throw new AppError('NOT_FOUND');
+    res.json({ job: req.params.name, result: await job() });
+  });
+  return router;
+}
