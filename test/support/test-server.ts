@@ -7,7 +7,7 @@ import { openTestDatabase, type Engine } from './databases.js';
 export type TestServer = RunningServer & { logs: string[]; engine: Engine };
 
 export async function startTestServer(
-  options: { engine?: Engine; env?: Record<string, string>; now?: () => Date; widgetDir?: string } = {},
+  options: { engine?: Engine; env?: Record<string, string>; now?: () => Date; widgetDir?: string; backgroundJobs?: boolean } = {},
 ): Promise<TestServer> {
   const engine = options.engine ?? 'pglite';
   const database = await openTestDatabase(engine);
@@ -16,6 +16,7 @@ export async function startTestServer(
   const running = await startServer(config, {
     logger, db: database.db, ...(options.now ? { now: options.now } : {}),
     ...(options.widgetDir ? { widgetDir: options.widgetDir } : {}),
+    ...(options.backgroundJobs === false ? { backgroundJobs: false } : {}),
   });
   return {
     ...running,
