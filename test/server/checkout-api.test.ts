@@ -207,9 +207,9 @@ describe.each(ENGINES)('BFF API v1 on %s', (engine) => {
   });
 
   it('when a payment method is not available yet, then PAYMENT_METHOD_UNAVAILABLE and the checkout stays open', async () => {
-    const { id, token } = await readyCheckout(CURP, { email: 'khipu@example.mx', phone: '5577778888' });
+    const { id, token } = await readyCheckout(CURP, { email: 'tarjeta@example.mx', phone: '5577778888' });
     const { status, body } = await call('POST', `/v1/checkouts/${id}/submit`, {
-      token, body: { paymentMethod: 'khipu' }, headers: { 'idempotency-key': 'khipu-key-0001' },
+      token, body: { paymentMethod: 'card' }, headers: { 'idempotency-key': 'card-key-0001' },
     });
     expect({ status, code: body.error.code }).toEqual({ status: 422, code: 'PAYMENT_METHOD_UNAVAILABLE' });
     const view = CheckoutResponseSchema.parse((await call('GET', `/v1/checkouts/${id}`, { token })).body).checkout;

@@ -171,6 +171,8 @@ export const SANDBOX_KHIPU_PAYMENT_METHODS = [
 ] as const;
 
 const API_BASE = '/api/2.0';
+/** Requests and notification attempts kept in state: a sandbox left running inside the BFF must not grow forever. */
+const MAX_RECORDS = 5_000;
 const HOUR = 3_600_000;
 /** Khipu keeps notifying for up to two days: 0 s, 1 s, 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 6 h, 12 h, 24 h. */
 const DEFAULT_RETRY_DELAYS_MS = [0, 1_000, 5_000, 30_000, 120_000, 600_000, 1_800_000, HOUR, 6 * HOUR, 12 * HOUR, 24 * HOUR];
@@ -255,6 +257,11 @@ function isHttpUrl(value: string): boolean {
   } catch {
     return false;
   }
+}
+
+function keepLast<T>(list: T[], item: T): void {
+  list.push(item);
+  if (list.length > MAX_RECORDS) list.splice(0, list.length - MAX_RECORDS);
 }
 
 function escapeHtml(value: string): string {
@@ -392,7 +399,7 @@ export function createKhipuSandbox(options: KhipuSandboxOptions = {}): {
         attempt.error = (error as Error).name === 'TimeoutError' ? 'timeout' : String((error as Error).message);
       }
       if (signal.aborted) return;
-      state.notifications.push(attempt);
+      keepLast(state.notifications, attempt);
       if (attempt.status === 200) return;
     }
   }
@@ -448,7 +455,7 @@ export function createKhipuSandbox(options: KhipuSandboxOptions = {}): {
     const record: KhipuSandboxRequest = {
       method: req.method, path, params: [...query, ...form], receiverId, signatureValid, status: 0, at: new Date(now()).toISOString(),
     };
-    state.requests.push(record);
+    keepLast(state.requests, record);
     res.on('finish', () => (record.status = res.statusCode));
 
     if (!header) throw new KhipuRefusal(403, { status: 403, message: 'Falta el encabezado Authorization' });
@@ -468,7 +475,8 @@ export function createKhipuSandbox(options: KhipuSandboxOptions = {}): {
       throw new KhipuRefusal(rule.status, { status: rule.status, message, ...(rule.status === 400 ? { errors: [] } : {}) });
     }
     res.locals.receiverId = receiverId;
-    res.locals.form = new Map(form.reverse()); // the first value of a repeated key wins
+    // The first value of a repeated key wins.
+    res.locals.form = new Map([...form].reverse());
     res.locals.query = new Map([...query].reverse());
     next();
   });
