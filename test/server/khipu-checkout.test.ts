@@ -33,7 +33,10 @@ describe.each(ENGINES)('Khipu payments through the BFF on %s', (engine) => {
   let server: TestServer;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
   let call: ReturnType<typeof apiClient>;
-  const curps = SANDBOX_CURPS.filter((p) => !p.deceased && /Funerario/.test(p.note)).map((p) => p.curp);
+  // KASU registers a CURP once per product: each purchase takes a (CURP, product) pair not used before,
+  // choosing among the products the checkout itself says are eligible.
+  const candidates = SANDBOX_CURPS.filter((p) => !p.deceased).map((p) => p.curp);
+  const used = new Set<string>();
   const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
   beforeAll(async () => {
@@ -54,14 +57,25 @@ describe.each(ENGINES)('Khipu payments through the BFF on %s', (engine) => {
   });
 
   async function submittedCheckout(planIndex = 0) {
-    const curp = curps.shift()!;
-    const { checkout, token } = CreateCheckoutResponseSchema.parse((await call('POST', '/v1/checkouts', { body: { curp } })).body);
-    const quote = (await call('POST', `/v1/checkouts/${checkout.id}/quote`, { token, body: { product: 'Funerario' } })).body.quote;
+    let chosen: { checkout: any; token: string; curp: string; product: string } | null = null;
+    for (const curp of candidates) {
+      const created = await call('POST', '/v1/checkouts', { body: { curp } });
+      const { checkout, token } = CreateCheckoutResponseSchema.parse(created.body);
+      const product = checkout.products.find((p) => p.eligible && !used.has(`${curp}/${p.product}`))?.product;
+      if (product) {
+        used.add(`${curp}/${product}`);
+        chosen = { checkout, token, curp, product };
+        break;
+      }
+    }
+    if (!chosen) throw new Error('the sandbox registry has no unused (CURP, product) pair left');
+    const { checkout, token, curp, product } = chosen;
+    const quote = (await call('POST', `/v1/checkouts/${checkout.id}/quote`, { token, body: { product } })).body.quote;
     await call('PATCH', `/v1/checkouts/${checkout.id}`, {
       token,
       body: {
-        planCount: quote.plans[planIndex].count,
-        contact: { email: `${curp.toLowerCase()}@example.mx`, phone: `55${curp.slice(4, 10)}00`.slice(0, 10) },
+        planCount: quote.plans[Math.min(planIndex, quote.plans.length - 1)].count,
+        contact: { email: `${curp.toLowerCase()}.${product.toLowerCase()}@example.mx`, phone: `55${curp.slice(4, 10)}${product.length}0`.slice(0, 10) },
         address: { street: 'Calle 5', number: '10', neighborhood: 'Centro', municipality: 'Toluca', postalCode: '50000', state: 'MEX' },
         consents: { terms: true, privacy: true, trust: true },
       },
@@ -163,6 +177,18 @@ describe.each(ENGINES)('Khipu payments through the BFF on %s', (engine) => {
     expect(rows[0]!.detail.mismatches.amount).toEqual({ expected: view.payment!.amount, actual: 100 });
     expect((await paymentOf(id, token)).status).toBe('pending');
     expect(server.logs.some((line) => line.includes('ALERT khipu payment does not match'))).toBe(true);
+  });
+
+  it('when Khipu reports another receiver for our payment, then it is not paid and the mismatch is recorded', async () => {
+    const { view, id, token } = await submittedCheckout();
+    await control(`/payments/${khipuPaymentId(view.payment!.redirectUrl!)}/pay`, { reportReceiverId: '999999' });
+    const { rows } = await until(
+      () => server.db.query<{ outcome: string; detail: any }>('SELECT outcome, detail FROM payment_notifications WHERE payment_id = $1', [view.payment!.id]),
+      (r) => r.rows.length > 0,
+    );
+    expect(rows[0]!.outcome).toBe('mismatch');
+    expect(rows[0]!.detail.mismatches.receiver_id).toEqual({ expected: '100000', actual: '999999' });
+    expect((await paymentOf(id, token)).status).toBe('pending');
   });
 
   it('when the notification never arrives, then the poller asks Khipu and marks the payment paid', async () => {

@@ -107,6 +107,8 @@ export type KhipuSandboxPayment = {
     confirmTimeoutDate: string | null;
     /** When set, GET answers this amount instead of `amount` (a tampered payment). */
     reportAmount: number | null;
+    /** When set, GET answers this receiver_id instead of the real one. */
+    reportReceiverId: string | null;
     /** Base URL of the payer's pages for this payment. */
     publicBase: string;
   };
@@ -293,6 +295,8 @@ const ControlPaySchema = z.object({
   delayMs: z.number().int().min(0).max(HOUR).optional(),
   notify: z.boolean().default(true),
   reportAmount: z.union([z.string(), z.number().nonnegative()]).optional(),
+  /** GET then answers this receiver_id (a payment that claims another receiver). */
+  reportReceiverId: z.string().min(1).optional(),
 });
 const ControlNotifySchema = ControlPaySchema.pick({ deliveries: true, delayMs: true });
 const ControlFailSchema = z.object({
@@ -353,7 +357,11 @@ export function createKhipuSandbox(options: KhipuSandboxOptions = {}): {
   /** What GET answers: the document's fields only, with a tampered amount when a knob asked for one. */
   function answerOf(payment: KhipuSandboxPayment): Omit<KhipuSandboxPayment, 'sandbox'> {
     const { sandbox, ...fields } = payment;
-    return { ...fields, amount: sandbox.reportAmount ?? payment.amount };
+    return {
+      ...fields,
+      amount: sandbox.reportAmount ?? payment.amount,
+      ...(sandbox.reportReceiverId ? { receiver_id: sandbox.reportReceiverId } : {}),
+    };
   }
 
   function isExpired(payment: KhipuSandboxPayment): boolean {
@@ -630,6 +638,7 @@ export function createKhipuSandbox(options: KhipuSandboxOptions = {}): {
         confirmedAt: null,
         confirmTimeoutDate: dates.confirm_timeout_date === undefined ? null : isoSeconds(dates.confirm_timeout_date),
         reportAmount: null,
+        reportReceiverId: null,
         publicBase: base,
       },
     };
@@ -878,7 +887,7 @@ export function createKhipuSandbox(options: KhipuSandboxOptions = {}): {
     return null;
   }
 
-  /** Pays without the browser: {bankId?, deliveries = 1, delayMs?, notify = true, reportAmount?}. */
+  /** Pays without the browser: {bankId?, deliveries = 1, delayMs?, notify = true, reportAmount?, reportReceiverId?}. */
   control.post('/payments/:id/pay', (req, res) => {
     const payment = controlPayment(req, res);
     if (!payment) return;
@@ -907,6 +916,7 @@ export function createKhipuSandbox(options: KhipuSandboxOptions = {}): {
     }
     markPaid(payment, body.bankId);
     payment.sandbox.reportAmount = reportAmount;
+    payment.sandbox.reportReceiverId = body.reportReceiverId ?? null;
     const notified = body.notify ? notify(payment, body.deliveries, body.delayMs) : false;
     res.json({ payment: answerOf(payment), notified });
   });
