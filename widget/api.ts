@@ -13,12 +13,14 @@ import {
   CreateCheckoutResponseSchema,
   ErrorBodySchema,
   IDEMPOTENCY_KEY_HEADER,
+  KhipuBanksResponseSchema,
   QuoteResponseSchema,
   type CheckoutResponse,
   type CreateCheckoutResponse,
-  type PaymentMethod,
+  type KhipuBanksResponse,
   type Product,
   type QuoteResponse,
+  type SubmitRequest,
   type UpdateCheckoutRequest,
 } from '../shared/contract.js';
 import { ERRORS, type ErrorCode } from '../shared/errors.js';
@@ -48,10 +50,11 @@ export type ApiClient = {
   ): Promise<ApiResult<CheckoutResponse>>;
   submit(
     auth: CheckoutAuth,
-    paymentMethod: PaymentMethod,
+    request: SubmitRequest,
     idempotencyKey: string,
     signal?: AbortSignal,
   ): Promise<ApiResult<CheckoutResponse>>;
+  khipuBanks(signal?: AbortSignal): Promise<ApiResult<KhipuBanksResponse>>;
 };
 
 /** How long one request may take before the customer is offered a retry. */
@@ -120,13 +123,14 @@ export function createApiClient(baseUrl: string): ApiClient {
       request(QuoteResponseSchema, 'POST', `${checkoutPath(auth)}/quote`, { auth, body: { product }, signal }),
     updateCheckout: (auth, changes, signal) =>
       request(CheckoutResponseSchema, 'PATCH', checkoutPath(auth), { auth, body: changes, signal }),
-    submit: (auth, paymentMethod, idempotencyKey, signal) =>
+    submit: (auth, body, idempotencyKey, signal) =>
       request(CheckoutResponseSchema, 'POST', `${checkoutPath(auth)}/submit`, {
         auth,
-        body: { paymentMethod },
+        body,
         headers: { [IDEMPOTENCY_KEY_HEADER]: idempotencyKey },
         signal,
       }),
+    khipuBanks: (signal) => request(KhipuBanksResponseSchema, 'GET', '/v1/khipu/banks', { signal }),
   };
 }
 

@@ -2,6 +2,7 @@
  * The public events of `<kasu-checkout>`. All bubble and are composed, so a host page can listen on the element
  * or on any ancestor. Their payload is in `detail`, for pages written in plain JavaScript.
  */
+import type { PaymentMethod, PaymentStatus } from '../shared/contract.js';
 import type { ErrorCode } from '../shared/errors.js';
 import type { StepName } from './flow.js';
 
@@ -46,6 +47,23 @@ export class KasuCompleteEvent extends CustomEvent<KasuCompleteDetail> {
   }
 }
 
+export type KasuPaymentChangeDetail = {
+  /** The payment's new status: `paid` is final and good; `expired`, `cancelled` and `failed` are final and bad. */
+  status: PaymentStatus;
+  method: PaymentMethod;
+};
+
+/**
+ * The status of the purchase's payment changed since the page last heard of it (while the customer waits on the
+ * confirmation after paying with Khipu, including right after coming back from Khipu's page).
+ */
+export class KasuPaymentChangeEvent extends CustomEvent<KasuPaymentChangeDetail> {
+  static readonly eventName = 'kasu-payment-change';
+  constructor(detail: KasuPaymentChangeDetail) {
+    super(KasuPaymentChangeEvent.eventName, { ...OPTIONS, detail });
+  }
+}
+
 /** A request to the BFF failed; `code` is one of shared/errors.ts. The customer already sees the message. */
 export class KasuErrorEvent extends CustomEvent<{ code: ErrorCode }> {
   static readonly eventName = 'kasu-error';
@@ -59,6 +77,7 @@ declare global {
     'kasu-ready': KasuReadyEvent;
     'kasu-step-change': KasuStepChangeEvent;
     'kasu-complete': KasuCompleteEvent;
+    'kasu-payment-change': KasuPaymentChangeEvent;
     'kasu-error': KasuErrorEvent;
   }
 }

@@ -14,3 +14,12 @@ export function resumeStep(checkout: CheckoutView): StepName {
   if (!(terms && privacy && trust)) return 'consents';
   return 'payment';
 }
+
+/**
+ * Whether the checkout's payment is one the customer pays at a provider's page and it is not final yet: the
+ * confirmation keeps checking it and the session is kept so a reload does too. Pay later is left to KASU's email.
+ */
+export function awaitsPayment(checkout: CheckoutView | null): boolean {
+  const payment = checkout?.payment;
+  return payment?.method === 'khipu' && (payment.status === 'pending' || payment.status === 'verifying');
+}

@@ -2,7 +2,7 @@
  * Every string the widget shows, in Mexican Spanish and English.
  * Error copy for catalogue codes lives in shared/errors.ts (pure data, shared with the server).
  */
-import type { Plan } from '../shared/contract.js';
+import type { PaymentStatus, Plan } from '../shared/contract.js';
 import type { ConsentDocument, PaymentMethod, Product } from '../shared/products.js';
 import { errorMessage, isErrorCode, type Locale } from '../shared/errors.js';
 import { formatMoney } from '../shared/money.js';
@@ -100,11 +100,16 @@ const esMX = {
   } satisfies Record<PaymentMethod, string>,
   paymentDescriptions: {
     email: 'Te enviamos la liga de pago por correo.',
-    khipu: 'Paga desde la app de tu banco.',
+    khipu: 'Paga desde la app o el portal de tu banco con Khipu.',
     card: 'Visa, Mastercard o American Express.',
   } satisfies Record<PaymentMethod, string>,
   comingSoon: 'Próximamente',
   submitPurchase: 'Confirmar compra',
+  bankLabel: 'Tu banco (opcional)',
+  bankOnKhipu: 'Lo elijo en Khipu',
+  banksLoading: 'Cargando la lista de bancos…',
+  banksFailed: 'No pudimos cargar la lista de bancos: podrás elegir tu banco en Khipu.',
+  leavingForKhipu: 'Te llevamos a Khipu para pagar…',
 
   confirmationIntro: 'Gracias por confiar en KASU. Guarda estos datos.',
   policyNumber: 'Número de póliza',
@@ -116,6 +121,24 @@ const esMX = {
   total: 'Total',
   paymentLinkSent: (email: string) => `Te enviamos la liga de pago a ${email}.`,
   paymentLinkSentNoEmail: 'Te enviamos la liga de pago por correo.',
+  paymentStatuses: {
+    pending: 'Pago pendiente',
+    verifying: 'Pago en verificación',
+    paid: 'Pagado',
+    expired: 'Pago vencido',
+    cancelled: 'Pago cancelado',
+    failed: 'Pago no completado',
+  } satisfies Record<PaymentStatus, string>,
+  paymentWaiting: 'Estamos esperando la confirmación de tu pago…',
+  paymentWaitOver: 'Te avisaremos por correo en cuanto se confirme.',
+  paymentPaid: (amount: string, date: string | null) =>
+    date ? `Recibimos tu pago de ${amount} el ${date}.` : `Recibimos tu pago de ${amount}.`,
+  /** Under "Pago vencido", "Pago cancelado" or "Pago no completado". */
+  paymentEnded: 'No recibimos este pago. Tu compra sigue registrada.',
+  paymentCancelledOnKhipu: 'Cancelaste el pago en Khipu. Tu compra sigue registrada: puedes volver a Khipu para pagar.',
+  payAgain: 'Volver a Khipu para pagar',
+  paymentDue: 'Falta tu pago: continúa en Khipu.',
+  payNow: 'Pagar con Khipu',
 
   fieldErrors: {
     REQUIRED: 'Este dato es obligatorio.',
@@ -201,11 +224,16 @@ const en: Strings = {
   paymentMethods: { email: 'Pay later', khipu: 'Bank transfer', card: 'Credit or debit card' },
   paymentDescriptions: {
     email: 'We email you the payment link.',
-    khipu: 'Pay from your banking app.',
+    khipu: 'Pay from your bank’s app or website with Khipu.',
     card: 'Visa, Mastercard or American Express.',
   },
   comingSoon: 'Coming soon',
   submitPurchase: 'Confirm purchase',
+  bankLabel: 'Your bank (optional)',
+  bankOnKhipu: 'I’ll choose on Khipu',
+  banksLoading: 'Loading the list of banks…',
+  banksFailed: 'We could not load the list of banks: you can choose your bank on Khipu.',
+  leavingForKhipu: 'Taking you to Khipu to pay…',
 
   confirmationIntro: 'Thank you for trusting KASU. Keep these details.',
   policyNumber: 'Policy number',
@@ -217,6 +245,24 @@ const en: Strings = {
   total: 'Total',
   paymentLinkSent: (email) => `We sent the payment link to ${email}.`,
   paymentLinkSentNoEmail: 'We emailed you the payment link.',
+  paymentStatuses: {
+    pending: 'Payment pending',
+    verifying: 'Payment being verified',
+    paid: 'Paid',
+    expired: 'Payment expired',
+    cancelled: 'Payment cancelled',
+    failed: 'Payment not completed',
+  },
+  paymentWaiting: 'We are waiting for your payment to be confirmed…',
+  paymentWaitOver: 'We will email you as soon as it is confirmed.',
+  paymentPaid: (amount, date) =>
+    date ? `We received your payment of ${amount} on ${date}.` : `We received your payment of ${amount}.`,
+  paymentEnded: 'We did not receive this payment. Your purchase is still registered.',
+  paymentCancelledOnKhipu:
+    'You cancelled the payment on Khipu. Your purchase is still registered: you can go back to Khipu to pay.',
+  payAgain: 'Go back to Khipu to pay',
+  paymentDue: 'Your payment is still due: continue on Khipu.',
+  payNow: 'Pay with Khipu',
 
   fieldErrors: {
     REQUIRED: 'This field is required.',
@@ -243,6 +289,8 @@ export type Text = Strings & {
   error(code: string): string;
   /** Centavos as MXN ("$5,900.00"). */
   money(centavos: number): string;
+  /** An ISO instant as a date and time in Mexico City ("23 de noviembre de 2026, 9:00 a.m."). */
+  dateTime(iso: string): string;
 };
 
 export function createText(locale: Locale): Text {
@@ -259,6 +307,10 @@ export function createText(locale: Locale): Text {
     },
     money(centavos) {
       return formatMoney({ amount: centavos, currency: 'MXN' }, locale);
+    },
+    dateTime(iso) {
+      const format = { dateStyle: 'long', timeStyle: 'short', timeZone: 'America/Mexico_City' } as const;
+      return new Intl.DateTimeFormat(locale, format).format(new Date(iso));
     },
   };
 }

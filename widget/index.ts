@@ -38,7 +38,13 @@ function define(tag: string, element: CustomElementConstructor): void {
 }
 
 export { KasuCheckout };
-export { KasuCompleteEvent, KasuErrorEvent, KasuReadyEvent, KasuStepChangeEvent } from './events.js';
-export type { KasuCompleteDetail, KasuStepChangeDetail } from './events.js';
+export {
+  KasuCompleteEvent,
+  KasuErrorEvent,
+  KasuPaymentChangeEvent,
+  KasuReadyEvent,
+  KasuStepChangeEvent,
+} from './events.js';
+export type { KasuCompleteDetail, KasuPaymentChangeDetail, KasuStepChangeDetail } from './events.js';
 export type { StepName } from './flow.js';
 export type { Locale } from './i18n.js';

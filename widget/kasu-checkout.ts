@@ -1,24 +1,35 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
-import type { CheckoutView, Quote, UpdateCheckoutRequest } from '../shared/contract.js';
+import type { CheckoutView, PaymentStatus, Quote, SubmitRequest, UpdateCheckoutRequest } from '../shared/contract.js';
 import { CONSENT_DOCUMENTS } from '../shared/products.js';
 import type * as ApiModule from './api.js';
 import type { ApiClient, ApiError, ApiResult, CheckoutAuth } from './api.js';
-import { KasuCompleteEvent, KasuErrorEvent, KasuReadyEvent, KasuStepChangeEvent } from './events.js';
-import { STEPS, resumeStep, type StepName } from './flow.js';
+import {
+  KasuCompleteEvent,
+  KasuErrorEvent,
+  KasuPaymentChangeEvent,
+  KasuReadyEvent,
+  KasuStepChangeEvent,
+} from './events.js';
+import { STEPS, awaitsPayment, resumeStep, type StepName } from './flow.js';
 import { createText, resolveLocale, type Text } from './i18n.js';
 import { newIdempotencyKey } from './idempotency-key.js';
+import { navigation, returnUrl, takePaymentReturn } from './navigation.js';
 import {
   clearSession,
   readSession,
   sessionKey,
   writeSession,
+  type PayOffer,
   type StoredSession,
   type SubmitAttempt,
 } from './session.js';
+import type { BankList } from './steps/kasu-step-payment.js';
 import type {
+  KasuBanksRequestEvent,
   KasuConsentsSubmitEvent,
   KasuContactSubmitEvent,
   KasuCurpSubmitEvent,
+  KasuPayAgainEvent,
   KasuPaymentSubmitEvent,
   KasuPlanSelectEvent,
   KasuProductSelectEvent,
@@ -33,19 +44,27 @@ type Action<T> = {
 };
 
 /** Every part the steps expose, re-exported so the host page can style them through `<kasu-checkout>`. */
-const STEP_PARTS = 'form, field, label, hint, input, field-error, option, link, summary, policy, submit-button';
+const STEP_PARTS =
+  'form, field, label, hint, input, field-error, option, link, summary, policy, submit-button, ' +
+  'payment-status, payment-button';
 
 /**
  * The KASU checkout: CURP → product → plan → contact and address → consents → payment → confirmation.
  * This element alone owns the step state and talks to the BFF; each step is a child that receives data as
  * properties and sends the customer's intent up as an event.
  *
+ * Paying with Khipu leaves the page: the purchase is registered, the session is kept, and the page goes to
+ * Khipu's payment page, which sends the customer back to this page. The confirmation then follows the payment
+ * until it is final (or for about ten minutes), and a reload keeps following it.
+ *
  * @attr api - Base URL of the BFF (e.g. "https://bff.example"); empty (default) = the page's own origin.
  * @attr locale - "es-MX" (default) or "en".
  *
  * @fires kasu-ready - `{step}`: the first step is usable (fired once; after a resume, the resumed step)
  * @fires kasu-step-change - `{step, index, total}`: another step was rendered
- * @fires kasu-complete - `{checkoutId, reference, policy}`: the purchase is registered
+ * @fires kasu-complete - `{checkoutId, reference, policy}`: the purchase is registered (once per purchase: not
+ *   again when the customer comes back from paying with Khipu)
+ * @fires kasu-payment-change - `{status, method}`: the payment's status changed while the confirmation follows it
  * @fires kasu-error - `{code}`: a request failed (the customer sees the message)
  *
  * @csspart base - the whole checkout
@@ -67,6 +86,9 @@ const STEP_PARTS = 'form, field, label, hint, input, field-error, option, link, 
  * @csspart summary - the purchase summary (payment and confirmation)
  * @csspart policy - the policy number
  * @csspart submit-button - a step's main button
+ * @csspart payment-status - where a Khipu payment stands (confirmation)
+ * @csspart payment-button - "Volver a Khipu para pagar" after the customer cancelled on Khipu's page ("Pagar con
+ *   Khipu" when they never got there)
  *
  * @cssprop --kasu-color-primary - buttons, links, selected options (#0b5cad)
  * @cssprop --kasu-color-on-primary - text on primary (#ffffff)
@@ -193,6 +215,9 @@ export class KasuCheckout extends LitElement {
     fieldErrors: { state: true },
     announcement: { state: true },
     resuming: { state: true },
+    banks: { state: true },
+    leaving: { state: true },
+    paymentWaitOver: { state: true },
   };
 
   private get heading(): HTMLElement | null {
@@ -215,6 +240,11 @@ export class KasuCheckout extends LitElement {
   /** Text of the live region. */
   declare private announcement: string;
   declare private resuming: boolean;
+  declare private banks: BankList;
+  /** On the way to the provider's payment page. */
+  declare private leaving: boolean;
+  /** The confirmation stopped following the payment without a final answer. */
+  declare private paymentWaitOver: boolean;
 
   #apiBase = '';
   #text: Text = createText('es-MX');
@@ -227,6 +257,13 @@ export class KasuCheckout extends LitElement {
   #readySent = false;
   #focusHeading = false;
   #focusError = false;
+  #banksAbort: AbortController | null = null;
+  #paymentWatch: AbortController | null = null;
+  /** The payment status the page last heard of; null before the purchase is registered. */
+  #paymentStatus: PaymentStatus | null = null;
+  #completeSent = false;
+  /** Whether the confirmation offers the provider's page (kept in the session, so a reload offers it too). */
+  #payOffer: PayOffer | null = null;
 
   /** Base URL of the BFF; '' = the page's own origin. */
   declare api: string;
@@ -246,6 +283,9 @@ export class KasuCheckout extends LitElement {
     this.fieldErrors = {};
     this.announcement = '';
     this.resuming = false;
+    this.banks = null;
+    this.leaving = false;
+    this.paymentWaitOver = false;
     // Start loading the API module at the first interaction, so it is there when the CURP is sent.
     this.addEventListener('focusin', () => void this.#loadApi().catch(() => undefined));
   }
@@ -254,6 +294,8 @@ export class KasuCheckout extends LitElement {
     super.connectedCallback();
     // Moved within the page while resuming: the request was abandoned on disconnect, so start it again.
     if (this.hasUpdated && this.resuming && this.#session && !this.pending) this.#resume(this.#session);
+    // The same for following a payment.
+    if (this.hasUpdated && this.step === 'confirmation' && !this.leaving) this.#watchPayment();
   }
 
   override disconnectedCallback(): void {
@@ -261,6 +303,10 @@ export class KasuCheckout extends LitElement {
     this.#abort?.abort();
     this.#abort = null;
     this.pending = false;
+    this.#banksAbort?.abort();
+    if (this.banks?.status === 'loading') this.banks = null;
+    this.#paymentWatch?.abort();
+    this.#paymentWatch = null;
   }
 
   override willUpdate(changed: PropertyValues): void {
@@ -270,6 +316,11 @@ export class KasuCheckout extends LitElement {
       this.#session = readSession(sessionKey(this.#apiBase));
       this.#attempt = this.#session?.attempt ?? null;
       this.resuming = this.#session !== null;
+      this.#paymentStatus = this.#session?.payment?.status ?? null;
+      this.#completeSent = this.#paymentStatus !== null;
+      // Coming back through Khipu's cancel link; or a payment this tab never sent the customer to.
+      const offer = this.#session?.payment ? (this.#session.payment.offer ?? null) : 'due';
+      this.#payOffer = takePaymentReturn() === 'cancelled' ? 'again' : offer;
     }
   }
 
@@ -420,6 +471,85 @@ export class KasuCheckout extends LitElement {
   #show(checkout: CheckoutView, quote: Quote | null = checkout.quote ?? this.quote): void {
     this.checkout = checkout;
     this.quote = quote;
+    if (checkout.status === 'registered' && checkout.order) this.#followPayment(checkout);
+  }
+
+  /**
+   * A view of the registered checkout: tell the page when the payment moved, and keep the session while the
+   * payment is open (so that the return from the provider, and any reload, find it) or forget it.
+   */
+  #followPayment(checkout: CheckoutView): void {
+    const payment = checkout.payment;
+    const session = this.#session;
+    if (payment && this.#paymentStatus !== null && payment.status !== this.#paymentStatus) {
+      this.dispatchEvent(new KasuPaymentChangeEvent({ status: payment.status, method: payment.method }));
+      this.#announce(this.#text.paymentStatuses[payment.status]);
+    }
+    this.#paymentStatus = payment?.status ?? null;
+    if (payment && session && awaitsPayment(checkout)) {
+      this.#attempt = null;
+      const offer = this.#payOffer;
+      const stored = { status: payment.status, ...(offer && { offer }) };
+      this.#remember({ id: session.id, token: session.token, payment: stored });
+    } else {
+      // Done: a reload starts a new purchase instead of resuming this one.
+      this.#forget();
+    }
+  }
+
+  /** Asks the BFF about the open payment now and then (payment-watch.ts), until it is final. */
+  #watchPayment(): void {
+    this.#paymentWatch?.abort();
+    this.#paymentWatch = null;
+    if (!awaitsPayment(this.checkout)) return;
+    const controller = new AbortController();
+    const { signal } = controller;
+    this.#paymentWatch = controller;
+    this.paymentWaitOver = false;
+    Promise.all([import('./payment-watch.js'), this.#loadApi()]).then(
+      ([{ watchPayment }, api]) => {
+        if (signal.aborted) return;
+        watchPayment({
+          signal,
+          client: api.createApiClient(this.#apiBase),
+          auth: () => this.#session,
+          onCheckout: (checkout) => {
+            this.#show(checkout);
+            return awaitsPayment(checkout);
+          },
+          onGiveUp: (sessionRefused) => {
+            if (sessionRefused) this.#forget();
+            this.paymentWaitOver = true;
+          },
+        });
+      },
+      () => {
+        // Offline, or a deploy replaced the modules: what is shown stays, and a reload follows the payment again.
+        if (!signal.aborted) this.paymentWaitOver = true;
+      },
+    );
+  }
+
+  #loadBanks(): void {
+    this.banks = { status: 'loading' };
+    const controller = new AbortController();
+    this.#banksAbort = controller;
+    this.#loadApi()
+      .then((api) => api.createApiClient(this.#apiBase).khipuBanks(controller.signal))
+      .catch(() => null)
+      .then((result) => {
+        if (controller.signal.aborted) return;
+        // Without the list the customer chooses the bank on Khipu's page: a failure only says so.
+        this.banks = result?.ok ? { status: 'ready', banks: result.data.banks } : { status: 'failed' };
+      });
+  }
+
+  #leaveFor(url: string): void {
+    this.#paymentWatch?.abort();
+    this.#payOffer = null;
+    // Saved before leaving: the way back resumes this purchase.
+    if (this.checkout) this.#followPayment(this.checkout);
+    navigation.assign(url);
   }
 
   #update(changes: UpdateCheckoutRequest, next: StepName): void {
@@ -458,14 +588,21 @@ export class KasuCheckout extends LitElement {
     this.#go('curp');
   }
 
+  /** The confirmation is on screen: tell the page once, then go and pay, or follow the payment. */
   #complete(): void {
-    const order = this.checkout?.order;
-    if (!this.checkout || !order) return;
-    this.dispatchEvent(
-      new KasuCompleteEvent({ checkoutId: this.checkout.id, reference: order.reference, policy: order.policy }),
-    );
-    // Done: a reload starts a new purchase instead of resuming this one.
-    this.#forget();
+    const checkout = this.checkout;
+    const order = checkout?.order;
+    if (!checkout || !order) return;
+    if (!this.#completeSent) {
+      this.#completeSent = true;
+      this.dispatchEvent(
+        new KasuCompleteEvent({ checkoutId: checkout.id, reference: order.reference, policy: order.policy }),
+      );
+    }
+    const url = checkout.payment?.redirectUrl;
+    // After the render, so the customer sees (and hears) where they are going.
+    if (this.leaving && url) this.#leaveFor(url);
+    else this.#watchPayment();
   }
 
   #sendReady(): void {
@@ -549,16 +686,24 @@ export class KasuCheckout extends LitElement {
     const auth = this.#auth();
     if (!auth) return;
     const method = event.paymentMethod;
-    // One key per attempt: kept for every retry of the attempt (even after a reload), replaced only when the
-    // customer changes the method or the previous attempt definitely failed.
-    if (this.#attempt?.method !== method) {
+    const bank = method === 'khipu' ? event.khipuBankId : null;
+    // One key per attempt: kept for every retry of the attempt (even after a reload), with the request exactly as
+    // first sent; replaced only when the customer changes the method or bank or the previous attempt definitely failed.
+    if (this.#attempt?.method !== method || (this.#attempt.khipuBankId ?? null) !== bank) {
       this.#attempt = { key: newIdempotencyKey(), method };
+      if (method === 'khipu') {
+        // Khipu sends the customer back to this page (and adds ?kasu_payment=cancelled when they cancel there).
+        const back = returnUrl();
+        if (back) this.#attempt.returnUrl = back;
+        if (bank) this.#attempt.khipuBankId = bank;
+      }
       this.#remember({ id: auth.id, token: auth.token, attempt: this.#attempt });
     }
-    const key = this.#attempt.key;
+    const { key, method: paymentMethod, ...khipu } = this.#attempt;
+    const request: SubmitRequest = { paymentMethod, ...khipu };
     void this.#run({
       call: async (client, signal) => {
-        const result = await client.submit(auth, method, key, signal);
+        const result = await client.submit(auth, request, key, signal);
         if (!result.ok) return result;
         const { status, order } = result.data.checkout;
         if (status === 'registered' && order) return result;
@@ -568,11 +713,29 @@ export class KasuCheckout extends LitElement {
       done: ({ checkout }) => {
         this.#show(checkout);
         this.#go('confirmation');
+        if (awaitsPayment(checkout) && checkout.payment?.redirectUrl) {
+          this.leaving = true;
+          this.#announce(this.#text.leavingForKhipu);
+        }
       },
       failed: (error) => {
         if (!error.retryable) this.#attempt = null;
       },
     });
+  }
+
+  #onBanksRequest(event: KasuBanksRequestEvent): void {
+    event.stopPropagation();
+    if (this.banks === null) this.#loadBanks();
+  }
+
+  #onPayAgain(event: KasuPayAgainEvent): void {
+    event.stopPropagation();
+    const url = this.checkout?.payment?.redirectUrl;
+    if (!url || this.leaving) return;
+    this.leaving = true;
+    this.#announce(this.#text.leavingForKhipu);
+    this.#leaveFor(url);
   }
 
   #onBack(): void {
@@ -658,8 +821,11 @@ export class KasuCheckout extends LitElement {
           .quote=${this.quote}
           .planCount=${checkout?.planCount ?? null}
           .selected=${this.#attempt?.method ?? null}
+          .selectedBank=${this.#attempt?.khipuBankId ?? null}
+          .banks=${this.banks}
           ?pending=${this.pending}
           @kasu-payment-submit=${this.#onPaymentSubmit}
+          @kasu-banks-request=${this.#onBanksRequest}
         ></kasu-step-payment>`;
       case 'confirmation':
         return html`<kasu-step-confirmation
@@ -667,6 +833,10 @@ export class KasuCheckout extends LitElement {
           exportparts=${STEP_PARTS}
           .text=${t}
           .checkout=${checkout}
+          ?leaving=${this.leaving}
+          .payOffer=${this.#payOffer}
+          .waitOver=${this.paymentWaitOver}
+          @kasu-pay-again=${this.#onPayAgain}
         ></kasu-step-confirmation>`;
     }
   }

@@ -1,19 +1,34 @@
 /**
- * The checkout id and token kept in sessionStorage so that a reload resumes the purchase.
- * Storage can throw (sandboxed iframes, privacy modes): then the widget simply does not resume.
+ * The checkout id and token kept in sessionStorage so that a reload resumes the purchase, and the return from a
+ * payment provider too. Storage can throw (sandboxed iframes, privacy modes): then the widget simply does not resume.
  */
-import type { PaymentMethod } from '../shared/contract.js';
+import type { PaymentMethod, PaymentStatus } from '../shared/contract.js';
 
 const PREFIX = 'kasu-checkout:';
 
 export type StoredSession = {
   id: string;
   token: string;
-  /** A submit attempt whose outcome is unknown: a retry after a reload must reuse its Idempotency-Key. */
+  /** A submit attempt whose outcome is unknown: a retry after a reload must repeat it as it was, with its key. */
   attempt?: SubmitAttempt;
+  /**
+   * Registered, with a payment still open at the provider: the page has had `kasu-complete`, this is the payment
+   * status it last heard of (`kasu-payment-change` fires when a newer answer differs), and whether to offer the
+   * provider's page (see PayOffer).
+   */
+  payment?: { status: PaymentStatus; offer?: PayOffer };
 };
 
-export type SubmitAttempt = { key: string; method: PaymentMethod };
+/** Offer the provider's page: `again` after the customer cancelled there, `due` when they never got there. */
+export type PayOffer = 'again' | 'due';
+
+export type SubmitAttempt = {
+  key: string;
+  method: PaymentMethod;
+  /** Khipu: the bank chosen, and the page to come back to, as first sent. */
+  khipuBankId?: string;
+  returnUrl?: string;
+};
 
 /** One entry per BFF, so two widgets that talk to different BFFs do not overwrite each other. */
 export function sessionKey(apiBase: string): string {
@@ -27,9 +42,16 @@ export function readSession(key: string): StoredSession | null {
     const value: unknown = JSON.parse(raw);
     if (!isRecord(value) || typeof value.id !== 'string' || typeof value.token !== 'string') return null;
     const session: StoredSession = { id: value.id, token: value.token };
-    const attempt = value.attempt;
+    const { attempt, payment } = value;
     if (isRecord(attempt) && typeof attempt.key === 'string' && isPaymentMethod(attempt.method)) {
       session.attempt = { key: attempt.key, method: attempt.method };
+      if (typeof attempt.khipuBankId === 'string') session.attempt.khipuBankId = attempt.khipuBankId;
+      if (typeof attempt.returnUrl === 'string') session.attempt.returnUrl = attempt.returnUrl;
+    }
+    // Only ever compared with the BFF's answer (a difference is reported to the page): no need to know every value.
+    if (isRecord(payment) && typeof payment.status === 'string') {
+      session.payment = { status: payment.status as PaymentStatus };
+      if (payment.offer === 'again' || payment.offer === 'due') session.payment.offer = payment.offer;
     }
     return session;
   } catch {

@@ -337,7 +337,8 @@ export class CheckoutService {
   private assertReturnUrl(returnUrl: string | undefined): void {
     if (!returnUrl || this.settings.returnUrlOrigins.length === 0) return;
     if (!this.settings.returnUrlOrigins.includes(new URL(returnUrl).origin)) {
-      throw new AppError('VALIDATION_FAILED', { fields: { returnUrl: 'ORIGIN_NOT_ALLOWED' } });
+      // The partner page is not among ALLOWED_ORIGINS: the merchant's setup, nothing the customer can fix.
+      throw new AppError('PROVIDER_CONFIG_ERROR', { detail: { reason: 'return URL origin not allowed', origin: new URL(returnUrl).origin } });
     }
   }
 

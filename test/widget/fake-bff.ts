@@ -11,6 +11,7 @@ import {
   CreateCheckoutResponseSchema,
   IDEMPOTENCY_KEY_HEADER,
   IdempotencyKeySchema,
+  KhipuBanksResponseSchema,
   PRODUCTS,
   PRODUCT_AGE_LIMITS,
   QuoteRequestSchema,
@@ -18,7 +19,9 @@ import {
   SubmitRequestSchema,
   UpdateCheckoutRequestSchema,
   type CheckoutView,
+  type KhipuBank,
   type PaymentMethod,
+  type PaymentStatus,
   type Product,
   type Quote,
 } from '../../shared/contract.js';
@@ -35,7 +38,17 @@ export const ADULT_CURP = 'CAMC880526HMCBNR04';
 /** An 11-year-old: Funerario eligible, Universidad TOO_OLD, Retiro TOO_YOUNG. */
 export const CHILD_CURP = 'GOMA150312MDFRRNA7';
 
-export type Route = 'create' | 'get' | 'update' | 'quote' | 'submit';
+export type Route = 'create' | 'get' | 'update' | 'quote' | 'submit' | 'banks';
+
+/** Khipu's banks as the fake lists them (GET /v1/khipu/banks). */
+export const KHIPU_BANKS: KhipuBank[] = [
+  { id: 'Bawdf', name: 'BBVA México', message: '', minAmount: null, type: 'Persona', parent: '' },
+  { id: 'Bxmrt', name: 'Banorte', message: 'Usa tu token móvil.', minAmount: null, type: 'Persona', parent: '' },
+  { id: 'Bsntd', name: 'Santander México', message: '', minAmount: 1_000, type: 'Persona', parent: '' },
+];
+
+/** Where the fake's Khipu payment pages are (never loaded: the widget's navigation is replaced in tests). */
+export const KHIPU_PAYMENT_PAGE = 'https://khipu.test/payment/info/';
 
 /**
  * How to fail one request: an error of the catalogue (status and `retryable` from shared/errors.ts), a network
@@ -64,6 +77,20 @@ export type FakeBffOptions = {
   delayMs?: number;
   /** CURPs that RENAPO does not recognise (answered with CURP_REJECTED). */
   rejectedCurps?: string[];
+  /** Whether the deployment has Khipu (default true). */
+  khipu?: boolean;
+  /** Origins a Khipu `returnUrl` may have (the BFF's RETURN_URL_ORIGINS); default: this page's origin. */
+  returnUrlOrigins?: string[];
+};
+
+/** A Khipu payment as the fake created it, for tests that play the customer's way back. */
+export type FakeKhipuPayment = {
+  paymentId: string;
+  redirectUrl: string;
+  bankId: string | null;
+  returnUrl: string;
+  /** Where Khipu sends a customer who cancels on its page: `returnUrl` plus `kasu_payment=cancelled`. */
+  cancelUrl: string;
 };
 
 export type FakeBff = {
@@ -71,6 +98,10 @@ export type FakeBff = {
   requestsTo(route: Route): RecordedRequest[];
   /** The next request to `route` fails this way (queued: call twice to fail twice). */
   failNext(route: Route, failure: Failure): void;
+  /** The Khipu payment created for a checkout, if any. */
+  khipuPayment(checkoutId: string): FakeKhipuPayment | null;
+  /** What Khipu's notification (or the BFF's poller) would do: the payment becomes `status`. */
+  setPaymentStatus(checkoutId: string, status: PaymentStatus): void;
   delayMs: number;
   restore(): void;
 };
@@ -89,10 +120,13 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
   const base = options.base ?? FAKE_BFF_BASE;
   const today = options.today ?? new Date('2026-11-23T15:00:00.000Z');
   const rejected = new Set(options.rejectedCurps ?? []);
+  const khipuAvailable = options.khipu ?? true;
+  const returnUrlOrigins = options.returnUrlOrigins ?? [window.location.origin];
   const realFetch = window.fetch;
   const checkouts = new Map<string, Stored>();
   const submits = new Map<string, { body: string; answer: Answer }>();
-  const failures: Record<Route, Failure[]> = { create: [], get: [], update: [], quote: [], submit: [] };
+  const khipuPayments = new Map<string, FakeKhipuPayment>();
+  const failures: Record<Route, Failure[]> = { create: [], get: [], update: [], quote: [], submit: [], banks: [] };
   const requests: RecordedRequest[] = [];
   let sequence = 0;
   let requestSequence = 0;
@@ -101,6 +135,16 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
     requests,
     requestsTo: (route) => requests.filter((request) => request.route === route),
     failNext: (route, failure) => void failures[route].push(failure),
+    khipuPayment: (checkoutId) => khipuPayments.get(checkoutId) ?? null,
+    setPaymentStatus: (checkoutId, status) => {
+      const stored = checkouts.get(checkoutId);
+      const payment = stored?.view.payment;
+      if (!stored || !payment) throw new Error(`checkout ${checkoutId} has no payment`);
+      const paidAt = status === 'paid' ? today.toISOString() : null;
+      // As the BFF: the payment page is offered only while the payment can still be paid.
+      const redirectUrl = status === 'pending' ? (khipuPayments.get(checkoutId)?.redirectUrl ?? null) : null;
+      stored.view = { ...stored.view, payment: { ...payment, status, paidAt, redirectUrl } };
+    },
     delayMs: options.delayMs ?? 0,
     restore: () => {
       window.fetch = realFetch;
@@ -182,7 +226,7 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
       ],
       paymentMethods: [
         { method: 'email', available: true },
-        { method: 'khipu', available: false },
+        { method: 'khipu', available: khipuAvailable },
         { method: 'card', available: false },
       ],
       order: null,
@@ -237,7 +281,10 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
     if (!key.success) return error('IDEMPOTENCY_KEY_REQUIRED');
     const bodyText = JSON.stringify(body);
     const previous = submits.get(`${stored.view.id}:${key.data}`);
-    if (previous) return previous.body === bodyText ? previous.answer : error('IDEMPOTENCY_KEY_REUSED');
+    if (previous && previous.body !== bodyText) return error('IDEMPOTENCY_KEY_REUSED');
+    // As the BFF: the same key and body answer the same error, or the checkout as it is now.
+    if (previous?.answer.status === 200) return ok(CheckoutResponseSchema, { checkout: stored.view });
+    if (previous) return previous.answer;
     const answer = register(stored, body);
     submits.set(`${stored.view.id}:${key.data}`, { body: bodyText, answer });
     return answer;
@@ -247,7 +294,8 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
     const request = SubmitRequestSchema.safeParse(body);
     if (!request.success) return validationFailed(request.error.issues);
     const view = stored.view;
-    if (view.status === 'registered') return error('ALREADY_REGISTERED');
+    // As the BFF: registration happens once; a submit of a registered checkout answers it as it is.
+    if (view.status === 'registered') return ok(CheckoutResponseSchema, { checkout: view });
     const method: PaymentMethod = request.data.paymentMethod;
     if (!view.paymentMethods.some((option) => option.method === method && option.available)) {
       return error('PAYMENT_METHOD_UNAVAILABLE');
@@ -255,11 +303,35 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
     const plan = view.quote?.plans.find((candidate) => candidate.count === view.planCount);
     if (!view.product || !view.quote || !plan || !view.contact || !view.address) return error('CHECKOUT_INCOMPLETE');
     if (!(view.consents.terms && view.consents.privacy && view.consents.trust)) return error('CONSENT_REQUIRED');
+    const { returnUrl, khipuBankId } = request.data;
+    if (method === 'khipu' && returnUrl && !returnUrlOrigins.includes(new URL(returnUrl).origin)) {
+      return error('VALIDATION_FAILED', { returnUrl: 'ORIGIN_NOT_ALLOWED' });
+    }
+    const reference = `KC-${view.id.slice(4)}-${method.toUpperCase()}`;
+    const paymentId = `pay_${view.id.slice(4)}`;
+    let redirectUrl: string | null = null;
+    if (method === 'khipu') {
+      // Khipu creates the payment page; it sends the customer back to returnUrl, or to cancelUrl on "cancel".
+      const back = returnUrl ?? 'https://partner.example/checkout';
+      const cancelUrl = new URL(back);
+      cancelUrl.searchParams.set('kasu_payment', 'cancelled');
+      redirectUrl = `${KHIPU_PAYMENT_PAGE}${paymentId}`;
+      khipuPayments.set(view.id, {
+        paymentId,
+        redirectUrl,
+        bankId: khipuBankId ?? null,
+        returnUrl: back,
+        cancelUrl: cancelUrl.href,
+      });
+    } else {
+      // Pay later: KASU's payment link, which KASU emails; the widget does not open it.
+      redirectUrl = `https://pagos.kasu.example/liga/${reference}`;
+    }
     stored.view = {
       ...view,
       status: 'registered',
       order: {
-        reference: `KC-${view.id.slice(4)}-${method.toUpperCase()}`,
+        reference,
         policy: `KASU-${view.product.slice(0, 3).toUpperCase()}-${String(480 + sequence).padStart(7, '0')}`,
         kasuStatus: 'ACTIVO',
         paymentMethod: method,
@@ -269,12 +341,28 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
         instalmentAmount: plan.instalment,
         registeredAt: today.toISOString(),
       },
+      payment: {
+        id: paymentId,
+        method,
+        status: 'pending',
+        currency: 'MXN',
+        amount: plan.instalment,
+        instalment: 1,
+        redirectUrl,
+        paidAt: null,
+      },
     };
     return ok(CheckoutResponseSchema, { checkout: stored.view });
   }
 
+  function banks(): Answer {
+    if (!khipuAvailable) return error('PAYMENT_METHOD_UNAVAILABLE');
+    return ok(KhipuBanksResponseSchema, { banks: KHIPU_BANKS });
+  }
+
   function route(method: string, path: string): { route: Route; id?: string } | null {
     if (method === 'POST' && path === '/v1/checkouts') return { route: 'create' };
+    if (method === 'GET' && path === '/v1/khipu/banks') return { route: 'banks' };
     const match = /^\/v1\/checkouts\/([^/]+)(\/quote|\/submit)?$/.exec(path);
     if (!match) return null;
     const id = decodeURIComponent(match[1] ?? '');
@@ -287,6 +375,7 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
 
   function answer(target: { route: Route; id?: string }, headers: Headers, body: unknown): Answer {
     if (target.route === 'create') return create(body);
+    if (target.route === 'banks') return banks();
     const stored = authorised(headers, target.id ?? '');
     if (!('view' in stored)) return stored;
     switch (target.route) {

@@ -338,7 +338,7 @@ describe('<kasu-checkout> step 5: consents', () => {
 });
 
 describe('<kasu-checkout> step 6: payment', () => {
-  it('when the methods show, then the step is accessible, email is chosen and the rest say "Próximamente"', async () => {
+  it('when the methods show, then the step is accessible, email is chosen and an unavailable one says "Próximamente"', async () => {
     const el = await mount();
     await reach(el, 'payment');
     await expect(el).to.be.accessible();
@@ -346,10 +346,12 @@ describe('<kasu-checkout> step 6: payment', () => {
     const email = field(el, 'Pagar después');
     expect(email.checked).to.equal(true);
     expect(description(email)).to.equal('Te enviamos la liga de pago por correo.');
-    for (const label of ['Transferencia bancaria', 'Tarjeta de crédito o débito']) {
-      expect(field(el, label).disabled, label).to.equal(true);
-      expect(description(field(el, label))).to.equal('Próximamente');
-    }
+    const transfer = field(el, 'Transferencia bancaria');
+    expect(transfer.disabled).to.equal(false);
+    expect(description(transfer)).to.equal('Paga desde la app o el portal de tu banco con Khipu.');
+    expect(field(el, 'Tarjeta de crédito o débito').disabled).to.equal(true);
+    expect(description(field(el, 'Tarjeta de crédito o débito'))).to.equal('Próximamente');
+    expect(bff.requestsTo('banks'), 'banks only for customers who choose a transfer').to.have.length(0);
     expect(text(stepRoot(el).querySelector('[part="summary"]'))).to.equal(
       'Vas a contratar Funerario: 12 pagos mensuales de $524.21 (total $6,290.52).',
     );

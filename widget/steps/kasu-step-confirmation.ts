@@ -1,13 +1,19 @@
-import { LitElement, css, html } from 'lit';
-import type { CheckoutView } from '../../shared/contract.js';
+import { LitElement, css, html, nothing } from 'lit';
+import type { CheckoutView, PaymentView } from '../../shared/contract.js';
 import { describePlan, type Text } from '../i18n.js';
+import type { PayOffer } from '../session.js';
 import { formStyles, tokens } from '../styles.js';
+import { KasuPayAgainEvent } from './step-events.js';
 
 /**
- * Step 7: the registered purchase: policy number, reference, product, plan and amounts.
+ * Step 7: the registered purchase: policy number, reference, product, plan and amounts; for a purchase paid with
+ * Khipu, where its payment stands.
  *
+ * @fires kasu-pay-again - the customer wants to go back to Khipu's page to pay
  * @csspart summary - the list of purchase details
  * @csspart policy - the policy number
+ * @csspart payment-status - where the Khipu payment stands
+ * @csspart payment-button - "Volver a Khipu para pagar" (or "Pagar con Khipu" if they never got there)
  */
 export class KasuStepConfirmation extends LitElement {
   static override styles = [
@@ -31,21 +37,76 @@ export class KasuStepConfirmation extends LitElement {
         font-weight: 700;
         letter-spacing: 0.03em;
       }
+      .payment {
+        padding-left: 0.75rem;
+        border-left: 4px solid var(--_k-primary);
+      }
+      .payment p {
+        margin: 0.25rem 0;
+      }
     `,
   ];
 
   static override properties = {
     text: { attribute: false },
     checkout: { attribute: false },
+    leaving: { type: Boolean },
+    payOffer: { attribute: false },
+    waitOver: { attribute: false },
   };
 
   declare text: Text;
-  /** The registered checkout, with its order. */
+  /** The registered checkout, with its order and payment. */
   declare checkout: CheckoutView | null;
+  /** The page is on its way to Khipu. */
+  declare leaving: boolean;
+  /**
+   * Whether to offer Khipu's page for a pending payment: `again` when the customer came back by cancelling there,
+   * `due` when they never got there (say the answer to their purchase was lost and the page reloaded).
+   */
+  declare payOffer: PayOffer | null;
+  /** The checkout stopped checking the payment without a final answer. */
+  declare waitOver: boolean;
 
   constructor() {
     super();
     this.checkout = null;
+    this.leaving = false;
+    this.payOffer = null;
+    this.waitOver = false;
+  }
+
+  #onPayAgain(): void {
+    this.dispatchEvent(new KasuPayAgainEvent());
+  }
+
+  #renderPayment(payment: PaymentView) {
+    const t = this.text;
+    const { status } = payment;
+    let detail;
+    let action: unknown = nothing;
+    if (this.leaving) {
+      detail = t.leavingForKhipu;
+    } else if (status === 'paid') {
+      detail = t.paymentPaid(t.money(payment.amount), payment.paidAt ? t.dateTime(payment.paidAt) : null);
+    } else if (status === 'pending' && this.payOffer && payment.redirectUrl) {
+      const again = this.payOffer === 'again';
+      detail = again ? t.paymentCancelledOnKhipu : t.paymentDue;
+      action = html`<button part="payment-button" type="button" @click=${this.#onPayAgain}>
+        ${again ? t.payAgain : t.payNow}
+      </button>`;
+    } else if (status === 'pending' || status === 'verifying') {
+      detail = this.waitOver ? `${t.paymentWaiting} ${t.paymentWaitOver}` : t.paymentWaiting;
+    } else {
+      detail = t.paymentEnded;
+    }
+    return html`
+      <div part="payment-status" class="payment">
+        <p><strong>${t.paymentStatuses[status]}</strong></p>
+        <p>${detail}</p>
+        ${action}
+      </div>
+    `;
   }
 
   override render() {
@@ -58,8 +119,10 @@ export class KasuStepConfirmation extends LitElement {
       total: order.instalmentAmount * order.instalments,
     };
     const email = this.checkout.contact?.email;
+    const payment = this.checkout.payment;
     return html`
       <p>${t.confirmationIntro}</p>
+      ${payment?.method === 'khipu' ? this.#renderPayment(payment) : nothing}
       <dl part="summary">
         <dt>${t.policyNumber}</dt>
         <dd>

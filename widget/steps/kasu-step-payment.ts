@@ -1,20 +1,33 @@
-import { LitElement, html } from 'lit';
-import type { PaymentMethod, Quote } from '../../shared/contract.js';
+import { LitElement, html, nothing } from 'lit';
+import type { KhipuBank, PaymentMethod, Quote } from '../../shared/contract.js';
 import { describePlan, type Text } from '../i18n.js';
 import { formStyles, tokens } from '../styles.js';
 import { submitButton, choiceError } from './step-parts.js';
-import { KasuPaymentSubmitEvent } from './step-events.js';
+import { KasuBanksRequestEvent, KasuPaymentSubmitEvent } from './step-events.js';
 
 export type PaymentOption = { method: PaymentMethod; available: boolean };
 
+/** Khipu's banks as the checkout has them: null until the step asks for them. */
+export type BankList =
+  | { status: 'loading' }
+  | { status: 'ready'; banks: Pick<KhipuBank, 'id' | 'name'>[] }
+  | { status: 'failed' }
+  | null;
+
 /**
  * Step 6: how to pay. Methods the BFF lists as unavailable are shown disabled ("Próximamente").
- * Submitting is the purchase: the button stays disabled while it is under way.
+ * Choosing Khipu offers an optional bank list; without it (still loading, or failed) the customer chooses the
+ * bank on Khipu's page. Submitting is the purchase: the button stays disabled while it is under way.
  *
- * @fires kasu-payment-submit - a payment method was chosen and the purchase confirmed
+ * @fires kasu-payment-submit - a payment method (and, for Khipu, maybe a bank) was chosen and the purchase confirmed
+ * @fires kasu-banks-request - Khipu is chosen and `banks` is null
  * @csspart form - the form
  * @csspart summary - what is being bought
  * @csspart option - one payment method
+ * @csspart field - the bank field
+ * @csspart label - the bank field's label
+ * @csspart input - the bank select
+ * @csspart hint - the bank list is loading or could not be loaded
  * @csspart field-error - "choose an option"
  * @csspart submit-button - the Confirm purchase button
  */
@@ -27,14 +40,17 @@ export class KasuStepPayment extends LitElement {
     quote: { attribute: false },
     planCount: { type: Number },
     selected: {},
+    selectedBank: {},
+    banks: { attribute: false },
     pending: { type: Boolean },
+    choice: { state: true },
+    bankChoice: { state: true },
     missingChoice: { state: true },
   };
 
-  private get checked(): HTMLInputElement | null {
-    return this.renderRoot.querySelector('input[name="payment-method"]:checked');
-  }
-
+  /** What the customer picked here; until then `selected` and `selectedBank` apply. */
+  declare private choice: PaymentMethod | null;
+  declare private bankChoice: string | null;
   declare private missingChoice: boolean;
 
   declare text: Text;
@@ -45,6 +61,9 @@ export class KasuStepPayment extends LitElement {
   declare planCount: number | null;
   /** The method chosen before; by default the first available one. */
   declare selected: PaymentMethod | null;
+  /** The Khipu bank chosen before, if any. */
+  declare selectedBank: string | null;
+  declare banks: BankList;
   declare pending: boolean;
 
   constructor() {
@@ -53,23 +72,44 @@ export class KasuStepPayment extends LitElement {
     this.quote = null;
     this.planCount = null;
     this.selected = null;
+    this.selectedBank = null;
+    this.banks = null;
     this.pending = false;
+    this.choice = null;
+    this.bankChoice = null;
     this.missingChoice = false;
   }
 
-  #onChange(): void {
+  override updated(): void {
+    // Only customers who choose to pay by transfer need the list.
+    if (this.#method() === 'khipu' && this.banks === null) this.dispatchEvent(new KasuBanksRequestEvent());
+  }
+
+  #method(): PaymentMethod | null {
+    const available = this.methods.filter((option) => option.available).map((option) => option.method);
+    const wanted = this.choice ?? this.selected;
+    return wanted && available.includes(wanted) ? wanted : (available[0] ?? null);
+  }
+
+  #onChange(event: Event): void {
+    this.choice = (event.target as HTMLInputElement).value as PaymentMethod;
     this.missingChoice = false;
+  }
+
+  #onBankChange(event: Event): void {
+    this.bankChoice = (event.target as HTMLSelectElement).value;
   }
 
   #onSubmit(event: SubmitEvent): void {
     event.preventDefault();
     if (this.pending) return;
-    const input = this.checked;
-    if (!input) {
+    const method = this.#method();
+    if (!method) {
       this.missingChoice = true;
       return;
     }
-    this.dispatchEvent(new KasuPaymentSubmitEvent(input.value as PaymentMethod));
+    const bank = method === 'khipu' ? (this.bankChoice ?? this.selectedBank) : null;
+    this.dispatchEvent(new KasuPaymentSubmitEvent(method, bank || null));
   }
 
   #renderSummary() {
@@ -79,7 +119,7 @@ export class KasuStepPayment extends LitElement {
     return html`<p part="summary">${t.paymentSummary(t.productNames[this.quote.product], describePlan(t, plan))}</p>`;
   }
 
-  #renderOption(option: PaymentOption, chosen: PaymentMethod | undefined) {
+  #renderOption(option: PaymentOption, chosen: PaymentMethod | null) {
     const t = this.text;
     const id = `payment-${option.method}`;
     return html`
@@ -89,7 +129,7 @@ export class KasuStepPayment extends LitElement {
           name="payment-method"
           id=${id}
           .value=${option.method}
-          .checked=${option.available && chosen === option.method}
+          .checked=${chosen === option.method}
           ?disabled=${!option.available}
           aria-describedby="${id}-detail"
           @change=${this.#onChange}
@@ -102,9 +142,30 @@ export class KasuStepPayment extends LitElement {
     `;
   }
 
+  #renderBanks() {
+    const t = this.text;
+    const list = this.banks;
+    if (list?.status === 'loading' || list?.status === 'failed') {
+      return html`<p part="hint" class="hint">${list.status === 'loading' ? t.banksLoading : t.banksFailed}</p>`;
+    }
+    if (list?.status !== 'ready' || list.banks.length === 0) return nothing;
+    const chosen = this.bankChoice ?? this.selectedBank ?? '';
+    return html`
+      <div part="field" class="field">
+        <label part="label" for="khipu-bank">${t.bankLabel}</label>
+        <select part="input" id="khipu-bank" @change=${this.#onBankChange}>
+          <option value="" ?selected=${chosen === ''}>${t.bankOnKhipu}</option>
+          ${list.banks.map(
+            (bank) => html`<option value=${bank.id} ?selected=${chosen === bank.id}>${bank.name}</option>`,
+          )}
+        </select>
+      </div>
+    `;
+  }
+
   override render() {
     const t = this.text;
-    const chosen = this.selected ?? this.methods.find((option) => option.available)?.method;
+    const chosen = this.#method();
     return html`
       <form part="form" novalidate @submit=${this.#onSubmit}>
         ${this.#renderSummary()}
@@ -112,6 +173,7 @@ export class KasuStepPayment extends LitElement {
           <legend>${t.paymentLegend}</legend>
           ${this.methods.map((option) => this.#renderOption(option, chosen))}
         </fieldset>
+        ${chosen === 'khipu' ? this.#renderBanks() : nothing}
         ${choiceError(t, 'payment-error', this.missingChoice)}
         ${submitButton(t, this.pending, t.submitPurchase)}
       </form>

@@ -57,9 +57,28 @@ export class KasuConsentsSubmitEvent extends Event {
 export class KasuPaymentSubmitEvent extends Event {
   static readonly eventName = 'kasu-payment-submit';
   readonly paymentMethod: PaymentMethod;
-  constructor(paymentMethod: PaymentMethod) {
+  /** Khipu: the bank the customer chose, or null to choose it on Khipu's page. */
+  readonly khipuBankId: string | null;
+  constructor(paymentMethod: PaymentMethod, khipuBankId: string | null = null) {
     super(KasuPaymentSubmitEvent.eventName, OPTIONS);
     this.paymentMethod = paymentMethod;
+    this.khipuBankId = khipuBankId;
+  }
+}
+
+/** The payment step needs Khipu's bank list (the customer chose to pay by transfer). */
+export class KasuBanksRequestEvent extends Event {
+  static readonly eventName = 'kasu-banks-request';
+  constructor() {
+    super(KasuBanksRequestEvent.eventName, OPTIONS);
+  }
+}
+
+/** The customer wants to go back to the provider's page to pay the open payment. */
+export class KasuPayAgainEvent extends Event {
+  static readonly eventName = 'kasu-pay-again';
+  constructor() {
+    super(KasuPayAgainEvent.eventName, OPTIONS);
   }
 }
 
@@ -71,5 +90,7 @@ declare global {
     'kasu-contact-submit': KasuContactSubmitEvent;
     'kasu-consents-submit': KasuConsentsSubmitEvent;
     'kasu-payment-submit': KasuPaymentSubmitEvent;
+    'kasu-banks-request': KasuBanksRequestEvent;
+    'kasu-pay-again': KasuPayAgainEvent;
   }
 }
