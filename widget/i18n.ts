@@ -132,7 +132,8 @@ const esMX = {
   paymentWaiting: 'Estamos esperando la confirmación de tu pago…',
   paymentWaitOver: 'Te avisaremos por correo en cuanto se confirme.',
   paymentPaid: (amount: string, date: string | null) =>
-    date ? `Recibimos tu pago de ${amount} el ${date}.` : `Recibimos tu pago de ${amount}.`,
+    // The date may end with "a.m." or "p.m.": no second full stop after it.
+    date ? `Recibimos tu pago de ${amount} el ${date}`.replace(/\.?$/, '.') : `Recibimos tu pago de ${amount}.`,
   /** Under "Pago vencido", "Pago cancelado" or "Pago no completado". */
   paymentEnded: 'No recibimos este pago. Tu compra sigue registrada.',
   paymentCancelledOnKhipu: 'Cancelaste el pago en Khipu. Tu compra sigue registrada: puedes volver a Khipu para pagar.',
