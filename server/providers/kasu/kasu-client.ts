@@ -5,11 +5,11 @@
  */
 import { createHmac } from 'node:crypto';
 import { Agent, request, type Dispatcher } from 'undici';
-import type { z } from 'zod';
 import type { Product } from '../../../shared/contract.js';
 import type { ErrorCode } from '../../../shared/errors.js';
 import { pesosToCentavos, type Centavos } from '../../../shared/money.js';
 import { AppError, ProviderError } from '../../errors.js';
+import { parseProviderAnswer, type ProviderAnswer } from '../provider-answer.js';
 import type { Logger } from '../../log.js';
 import {
   KasuErrorBodySchema,
@@ -91,7 +91,7 @@ type CachedToken = {
   reuseUntilMs: number;
 };
 
-type Answer = { status: number; headers: Record<string, string | string[] | undefined>; text: string };
+type Answer = ProviderAnswer;
 
 /** What each status means for any function; 409 is decided by register() and 418 by #authorized(). */
 const STATUS_CODES: Record<number, { code: ErrorCode; why: string }> = {
@@ -147,7 +147,7 @@ export class KasuClient {
   async price(curp: string, product: Product): Promise<KasuPrice> {
     const answer = await this.#authorized('modify_record', normalizeCurp(curp), { producto: product });
     this.#expectSuccess('modify_record', answer);
-    const body = this.#parse('modify_record', answer, ModifyRecordResponseSchema);
+    const body = parseProviderAnswer('kasu', { function: 'modify_record' }, answer, ModifyRecordResponseSchema, false);
     return {
       kasuProduct: body.producto,
       price: pesosToCentavos(body.costo),
@@ -187,7 +187,7 @@ export class KasuClient {
     // KASU answers 409 both for a consent not accepted and for an email/phone already registered. We know what we
     // sent: with all three accepted (the BFF never registers otherwise) a 409 can only mean the contact is taken.
     this.#expectSuccess('new_service', answer, { 409: allAccepted ? 'CONTACT_ALREADY_REGISTERED' : 'CONSENT_REQUIRED' });
-    const body = this.#parse('new_service', answer, NewServiceResponseSchema);
+    const body = parseProviderAnswer('kasu', { function: 'new_service' }, answer, NewServiceResponseSchema, true);
     const purchase = body.datos_compra;
     return {
       policy: purchase.poliza,
@@ -235,7 +235,7 @@ export class KasuClient {
       curp_en_uso: curp,
     });
     this.#expectSuccess('token_full', answer);
-    const body = this.#parse('token_full', answer, TokenFullResponseSchema);
+    const body = parseProviderAnswer('kasu', { function: 'token_full' }, answer, TokenFullResponseSchema, false);
     const lifetimeMs = Number(body.token_data.expires_in) * 1000;
     const issuedAt = timestampMs(body.token_data.timestamp);
     // KASU's clock decides expiry, so its timestamp is the base; but one further from ours than a whole token lifetime
@@ -353,26 +353,6 @@ export class KasuClient {
     throw new ProviderError('kasu', code, { upstreamStatus: status, detail });
   }
 
-  #parse<S extends z.ZodType>(fn: KasuFunction, answer: Answer, schema: S): z.output<S> {
-    let json: unknown;
-    try {
-      json = JSON.parse(answer.text);
-    } catch {
-      json = undefined;
-    }
-    const parsed = schema.safeParse(json);
-    if (parsed.success) return parsed.data;
-    throw new ProviderError('kasu', 'PROVIDER_UNAVAILABLE', {
-      upstreamStatus: answer.status,
-      detail: {
-        function: fn,
-        why: json === undefined ? 'answer is not JSON' : 'answer does not have the expected shape',
-        issues: parsed.error.issues.slice(0, 5).map((issue) => `${issue.path.join('.')}: ${issue.message}`),
-        // A success status with a broken body: KASU may well have registered the customer.
-        ...(fn === 'new_service' ? { outcomeUnknown: true } : {}),
-      },
-    });
-  }
 }
 
 function normalizeCurp(curp: string): string {

@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import type { ErrorCode } from '../../../shared/errors.js';
 import { centavosToDecimal, type Centavos } from '../../../shared/money.js';
 import { ProviderError } from '../../errors.js';
+import { parseProviderAnswer, type ProviderAnswer } from '../provider-answer.js';
 import type { Logger } from '../../log.js';
 import type {
   CreatedPayment,
@@ -58,7 +59,7 @@ type Operation =
 
 type Method = 'GET' | 'POST' | 'DELETE';
 type Params = Array<[string, string]>;
-type Answer = { status: number; headers: Record<string, string | string[] | undefined>; text: string };
+type Answer = ProviderAnswer;
 
 /** Calls that change something at Khipu: after a timeout or a 5xx we cannot know whether they happened. */
 const MUTATIONS = new Set<Operation>(['createPayment', 'deletePayment', 'confirmPayment', 'refund', 'createReceiver']);
@@ -195,7 +196,7 @@ export class KhipuClient implements KhipuApi {
   async #call<S extends z.ZodType>(operation: Operation, method: Method, path: string, params: Params, schema: S): Promise<z.output<S>> {
     const answer = await this.#send(operation, method, path, params);
     if (answer.status < 200 || answer.status >= 300) throw this.#failure(operation, answer);
-    return this.#parse(operation, answer, schema);
+    return parseProviderAnswer('khipu', { operation }, answer, schema, MUTATIONS.has(operation));
   }
 
   async #send(operation: Operation, method: Method, path: string, params: Params): Promise<Answer> {
@@ -280,26 +281,6 @@ export class KhipuClient implements KhipuApi {
     return new ProviderError('khipu', code, { upstreamStatus: status, detail });
   }
 
-  #parse<S extends z.ZodType>(operation: Operation, answer: Answer, schema: S): z.output<S> {
-    let json: unknown;
-    try {
-      json = JSON.parse(answer.text);
-    } catch {
-      json = undefined;
-    }
-    const parsed = schema.safeParse(json);
-    if (parsed.success) return parsed.data;
-    throw new ProviderError('khipu', 'PROVIDER_UNAVAILABLE', {
-      upstreamStatus: answer.status,
-      detail: {
-        operation,
-        why: json === undefined ? 'answer is not JSON' : 'answer does not have the expected shape',
-        issues: parsed.error.issues.slice(0, 5).map((issue) => `${issue.path.join('.')}: ${issue.message}`),
-        // A success status with a broken body: Khipu may well have done it.
-        ...(MUTATIONS.has(operation) ? { outcomeUnknown: true } : {}),
-      },
-    });
-  }
 }
 
 function paymentPath(paymentId: string): string {
