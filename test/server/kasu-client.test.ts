@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { sendJson, startStubServer } from '../support/stub-server.js';
 import { AppError, ProviderError } from '../../server/errors.js';
 import { createMemoryLogger } from '../../server/log.js';
 import { KasuClient, type KasuConfig, type KasuRegistration } from '../../server/providers/kasu/kasu-client.js';
@@ -98,35 +98,21 @@ async function failure(promise: Promise<unknown>): Promise<ProviderError> {
 
 type Captured = { path: string; headers: IncomingMessage['headers']; body: Record<string, unknown> };
 
-/** A tiny HTTP server standing in for KASU when the sandbox cannot misbehave the way a test needs. */
+/** A stand-in for KASU when the sandbox cannot misbehave the way a test needs (JSON bodies parsed). */
 async function stub(
-  handle: (body: Record<string, unknown>, res: ServerResponse, req: IncomingMessage) => void,
+  handle: (body: Record<string, unknown>, res: ServerResponse) => void,
 ): Promise<{ url: string; requests: Captured[] }> {
-  const requests: Captured[] = [];
-  const server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
-    req.on('end', () => {
-      const body = (raw ? JSON.parse(raw) : {}) as Record<string, unknown>;
-      requests.push({ path: req.url ?? '', headers: req.headers, body });
-      handle(body, res, req);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+  const server = await startStubServer((req, res) => handle(req.body ? JSON.parse(req.body) : {}, res));
+  closers.push(server.close);
+  return {
+    url: server.url,
+    get requests() {
+      return server.requests.map((r) => ({ path: r.url, headers: r.headers, body: r.body ? JSON.parse(r.body) : {} }));
+    },
+  };
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-}
+const json = sendJson;
 
 const TOKEN_ANSWER = { ok: true, token: 'stub-token', nombre: 'JOSE CARLOS CABRERA MONROY', token_data: { timestamp: BASE_NOW / 1000, expires_in: 600 } };
 

@@ -1,6 +1,6 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { sendJson, startStubServer, type StubRequest } from '../support/stub-server.js';
 import { ProviderError } from '../../server/errors.js';
 import { createMemoryLogger } from '../../server/log.js';
 import { KhipuClient, type KhipuConfig } from '../../server/providers/khipu/khipu-client.js';
@@ -70,35 +70,16 @@ function control(path: string, body: unknown = {}): Promise<Response> {
   return fetch(`${sandbox.url}/_control${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 }
 
-type Captured = { method: string; url: string; headers: IncomingMessage['headers']; body: string };
+type Captured = StubRequest;
 
 /** A tiny HTTP server standing in for Khipu when the sandbox cannot misbehave the way a test needs. */
 async function stub(handle: (req: Captured, res: ServerResponse) => void): Promise<{ url: string; requests: Captured[] }> {
-  const requests: Captured[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => {
-      const captured = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body };
-      requests.push(captured);
-      handle(captured, res);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+  const server = await startStubServer(handle);
+  closers.push(server.close);
+  return server;
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-}
+const json = sendJson;
 
 const KHIPU_PAYMENT = {
   payment_id: 'gqzdy6chjne9',

@@ -1,7 +1,8 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startStubServer } from '../support/stub-server.js';
 import { encodeKhipuParams, khipuAuthorization } from '../../server/providers/khipu/signature.js';
 import {
   createKhipuSandbox,
@@ -67,22 +68,9 @@ type Received = { headers: IncomingMessage['headers']; body: string; at: number 
 
 /** The merchant's notification endpoint; answers the given statuses in turn, then 200. */
 async function merchant(statuses: number[] = []): Promise<{ url: string; received: Received[] }> {
-  const received: Received[] = [];
-  const server: Server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
-    res.writeHead(statuses.shift() ?? 200).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/khipu`, received };
+  const server = await startStubServer((_req, res) => res.writeHead(statuses.shift() ?? 200).end());
+  closers.push(server.close);
+  return { url: `${server.url}/webhooks/khipu`, received: server.requests };
 }
 
 const PAYMENT = { subject: 'KASU Funerario · KSU-0001', currency: 'MXN', amount: '1234.50', transaction_id: 'KSU-0001' };
