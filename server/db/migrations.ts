@@ -151,4 +151,68 @@ CREATE TABLE webhook_attempts (
 );
 `,
   },
+  {
+    id: '003-card-subscriptions',
+    sql: `
+-- A tokenised card: only the gateway's token, brand, last 4 digits and expiry. Never a card number or CVV.
+CREATE TABLE payment_cards (
+  id text PRIMARY KEY,
+  order_id text NOT NULL REFERENCES orders (id),
+  customer_id text NOT NULL,
+  token text NOT NULL,
+  brand text NOT NULL,
+  last4 text NOT NULL,
+  expiry text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE subscriptions (
+  id text PRIMARY KEY,
+  order_id text NOT NULL UNIQUE REFERENCES orders (id),
+  card_id text NOT NULL REFERENCES payment_cards (id),
+  status text NOT NULL,
+  pay_day integer NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  cancelled_at timestamptz
+);
+
+-- Each instalment is also its own queue entry: due when next_attempt_at has come and no lease holds it.
+CREATE TABLE instalments (
+  id text PRIMARY KEY,
+  subscription_id text NOT NULL REFERENCES subscriptions (id),
+  number integer NOT NULL,
+  currency text NOT NULL,
+  amount_centavos bigint NOT NULL,
+  due_date text NOT NULL,
+  status text NOT NULL,
+  declines integer NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz,
+  locked_until timestamptz,
+  paid_at timestamptz,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (subscription_id, number)
+);
+CREATE INDEX instalments_due ON instalments (status, next_attempt_at);
+
+-- Every charge sent to the gateway, written before the call: its merchantOrderId is what makes a retry safe.
+CREATE TABLE charge_attempts (
+  id bigserial PRIMARY KEY,
+  instalment_id text NOT NULL REFERENCES instalments (id),
+  attempt integer NOT NULL,
+  merchant_order_id text NOT NULL UNIQUE,
+  status text NOT NULL,
+  sends integer NOT NULL DEFAULT 0,
+  response_code text,
+  response_description text,
+  authorization_number text,
+  reference_number text,
+  gateway_order_id text,
+  error text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (instalment_id, attempt)
+);
+`,
+  },
 ];
