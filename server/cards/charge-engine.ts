@@ -157,6 +157,8 @@ export class ChargeEngine {
 
   private async approved(instalment: Due, attempt: Attempt, charge: CardCharge, log: Logger): Promise<'approved'> {
     await this.db.transaction(async (tx) => {
+      // Serialises the instalments of one subscription, so that the last one paid sees all the others paid.
+      await tx.query('SELECT id FROM subscriptions WHERE id = $1 FOR UPDATE', [instalment.subscription_id]);
       await this.recordAnswer(tx, attempt, 'approved', charge);
       await tx.query(
         `UPDATE instalments SET status = 'paid', paid_at = now(), locked_until = NULL, updated_at = now() WHERE id = $1`,
