@@ -28,6 +28,7 @@ export type AppDeps = {
   khipuBanks: Pick<KhipuApi, 'banks'> | null;
   adminToken: string | undefined;
   jobs: AdminJobs;
+  merchantWebhookUrl: string | null;
   /** Directory of the built widget (vite build output). */
   widgetDir: string;
   /** Provider simulators mounted in sandbox mode, e.g. { '/sandbox/kasu': router }. */
@@ -57,7 +58,9 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use('/v1', cors(deps.config.allowedOrigins), express.json({ limit: '16kb' }), v1Routes(deps.checkouts, deps.khipuBanks));
   app.use('/webhooks', webhookRoutes(deps.khipu));
-  app.use('/admin', adminRoutes({ db: deps.db, adminToken: deps.adminToken, khipu: deps.khipu, jobs: deps.jobs }));
+  app.use('/admin', adminRoutes({
+    db: deps.db, adminToken: deps.adminToken, khipu: deps.khipu, jobs: deps.jobs, merchantWebhookUrl: deps.merchantWebhookUrl,
+  }));
 
   // The widget is public code that partner pages load cross-origin as a module script, so it is CORS-open.
   app.use('/widget', (_req, res, next) => {

@@ -75,10 +75,24 @@ const EnvSchema = z
     CARD_BASE_URL: optionalUrl,
     CARD_MERCHANT_ID: optionalString,
     CARD_KEY: optionalString,
+    /** The gateway's tokenizer page (how a card becomes a token is not public; see README). */
+    CARD_TOKENIZER_URL: optionalUrl,
+    /** Digest encoding of the gateway's signature headers (unverified: hex or base64). */
+    CARD_AUTH_ENCODING: z.enum(['hex', 'base64']).default('hex'),
+    CARD_TIMEOUT_MS: positiveInt(15_000),
+    /** How often due instalments are charged. */
+    CARD_CHARGE_INTERVAL_SECONDS: positiveInt(300),
+    LEGAL_RECURRING_VERSION: z.string().min(1).default('domiciliacion-2026-11'),
     TUPAY_BASE_URL: optionalUrl,
     TUPAY_ACCESS_KEY: optionalString,
     TUPAY_SECRET_KEY: optionalString,
 
+    /** Payment methods the merchant offers (each also needs its provider configured). */
+    PAYMENT_METHODS: z
+      .string()
+      .default('email,khipu,card')
+      .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean))
+      .pipe(z.array(z.enum(['email', 'khipu', 'card'])).min(1)),
     LEGAL_TERMS_URL: z.url().default('https://kasu.com.mx/terminos-y-condiciones'),
     LEGAL_TERMS_VERSION: z.string().min(1).default('2024-01'),
     LEGAL_PRIVACY_URL: z.url().default('https://kasu.com.mx/aviso-de-privacidad'),
@@ -124,6 +138,7 @@ export type Config = {
   logLevel: Env['LOG_LEVEL'];
   checkoutTtlHours: number;
   instalmentOptions: number[];
+  paymentMethods: Array<'email' | 'khipu' | 'card'>;
   legal: { terms: { url: string; version: string }; privacy: { url: string; version: string }; trust: { url: string; version: string } };
   kasu: {
     /** null in sandbox mode without KASU_BASE_URL: the built-in simulator, at this server's own address. */
@@ -148,6 +163,19 @@ export type Config = {
     userAgent: string;
   } | null;
   merchantWebhooks: { url: string | null; secret: string; dispatchIntervalMs: number };
+  /** null when this deployment does not take cards (live mode without credentials). */
+  card: {
+    /** null in sandbox mode without CARD_BASE_URL: the built-in simulator. */
+    baseUrl: string | null;
+    merchantId: string;
+    key: string;
+    tokenizerUrl: string | null;
+    auth: { encoding: 'hex' | 'base64' };
+    timeouts: { connectMs: number; headersMs: number; bodyMs: number };
+    chargeIntervalSeconds: number;
+    recurringConsentVersion: string;
+    userAgent: string;
+  } | null;
 };
 
 export class ConfigError extends Error {
@@ -180,6 +208,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     logLevel: env.LOG_LEVEL,
     checkoutTtlHours: env.CHECKOUT_TTL_HOURS,
     instalmentOptions: env.INSTALMENT_OPTIONS,
+    paymentMethods: env.PAYMENT_METHODS,
     legal: {
       terms: { url: env.LEGAL_TERMS_URL, version: env.LEGAL_TERMS_VERSION },
       privacy: { url: env.LEGAL_PRIVACY_URL, version: env.LEGAL_PRIVACY_VERSION },
@@ -207,6 +236,19 @@ export function loadConfig(source: Record<string, string | undefined> = process.
           pollAfterSeconds: env.KHIPU_POLL_AFTER_SECONDS,
           pollIntervalSeconds: env.KHIPU_POLL_INTERVAL_SECONDS,
           timeouts: { connectMs: Math.min(env.KHIPU_TIMEOUT_MS, 5_000), headersMs: env.KHIPU_TIMEOUT_MS, bodyMs: env.KHIPU_TIMEOUT_MS },
+          userAgent: 'kasu-checkout/0.1',
+        }
+      : null,
+    card: sandbox || (env.CARD_MERCHANT_ID && env.CARD_KEY && env.CARD_BASE_URL && env.CARD_TOKENIZER_URL)
+      ? {
+          baseUrl: env.CARD_BASE_URL ?? null,
+          merchantId: env.CARD_MERCHANT_ID ?? SANDBOX.CARD_MERCHANT_ID,
+          key: env.CARD_KEY ?? SANDBOX.CARD_KEY,
+          tokenizerUrl: env.CARD_TOKENIZER_URL ?? null,
+          auth: { encoding: env.CARD_AUTH_ENCODING },
+          timeouts: { connectMs: Math.min(env.CARD_TIMEOUT_MS, 5_000), headersMs: env.CARD_TIMEOUT_MS, bodyMs: env.CARD_TIMEOUT_MS },
+          chargeIntervalSeconds: env.CARD_CHARGE_INTERVAL_SECONDS,
+          recurringConsentVersion: env.LEGAL_RECURRING_VERSION,
           userAgent: 'kasu-checkout/0.1',
         }
       : null,

@@ -19,6 +19,16 @@ import { MerchantWebhookDispatcher } from './webhooks/merchant-webhooks.js';
 import { startIntervalJob } from './jobs/interval-job.js';
 import { createKasuSandbox, type KasuSandboxState } from './sandbox/kasu/kasu-sandbox.js';
 import { createKhipuSandbox, type KhipuSandboxState } from './sandbox/khipu/khipu-sandbox.js';
+import { createCardSandbox, type CardSandboxState } from './sandbox/card/card-sandbox.js';
+import { CardClient } from './providers/card/card-client.js';
+import { ChargeEngine, DEFAULT_CHARGE_ENGINE_CONFIG } from './cards/charge-engine.js';
+import { CardPayments } from './cards/card-payments.js';
+
+/** What the customer authorises for card payments (its version is kept with the consent, LEGAL_RECURRING_VERSION). */
+const RECURRING_CONSENT = {
+  es: 'Autorizo a KASU a cargar a mi tarjeta cada mensualidad de mi plan en su fecha de pago, por el monto indicado, hasta terminar de pagarlo. Puedo cancelar la domiciliación cuando quiera.',
+  en: 'I authorise KASU to charge my card each monthly instalment of my plan on its due date, for the amount shown, until it is paid in full. I can cancel these recurring charges at any time.',
+};
 
 export type RunningServer = {
   url: string;
@@ -28,7 +38,9 @@ export type RunningServer = {
   khipu: KhipuPayments | null;
   webhooks: MerchantWebhookDispatcher;
   /** Background jobs by name; `runNow()` runs one at once (tests, admin API). */
-  jobs: Record<'webhooks' | 'khipu-poll', { runNow(): Promise<unknown> }>;
+  jobs: Record<'webhooks' | 'khipu-poll' | 'card-charges', { runNow(): Promise<unknown> }>;
+  charges: ChargeEngine | null;
+  cardSandbox: CardSandboxState | null;
   /** The built-in simulators' state, in sandbox mode. */
   kasuSandbox: KasuSandboxState | null;
   khipuSandbox: KhipuSandboxState | null;
@@ -70,6 +82,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const sandboxes: Record<string, Router> = {};
   let kasuSandbox: KasuSandboxState | null = null;
   let khipuSandbox: ReturnType<typeof createKhipuSandbox> | null = null;
+  let cardSandbox: ReturnType<typeof createCardSandbox> | null = null;
   if (config.mode === 'sandbox') {
     const kasu = createKasuSandbox();
     sandboxes['/sandbox/kasu'] = kasu.router;
@@ -80,6 +93,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         publicUrl: `${publicUrl}/sandbox/khipu`,
       });
       sandboxes['/sandbox/khipu'] = khipuSandbox.router;
+    }
+    if (config.card) {
+      cardSandbox = createCardSandbox({
+        merchants: [{ merchantId: config.card.merchantId, key: config.card.key }],
+        publicUrl: `${publicUrl}/sandbox/card`,
+        ...(config.allowedOrigins.length ? { allowedParentOrigins: [...config.allowedOrigins, new URL(publicUrl).origin] } : {}),
+      });
+      sandboxes['/sandbox/card'] = cardSandbox.router;
     }
   }
 
@@ -104,6 +125,29 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       }, logger.child({ provider: 'khipu' }), options.now)
     : null;
 
+  const cardClient = config.card
+    ? new CardClient({
+        baseUrl: config.card.baseUrl ?? `${selfUrl}/sandbox/card`,
+        merchantId: config.card.merchantId,
+        key: config.card.key,
+        timeouts: config.card.timeouts,
+        userAgent: config.card.userAgent,
+        auth: config.card.auth,
+      }, { logger: logger.child({ provider: 'card' }) })
+    : null;
+  const charges = config.card && cardClient
+    ? new ChargeEngine(db, cardClient, { ...DEFAULT_CHARGE_ENGINE_CONFIG, merchantWebhookUrl: config.merchantWebhooks.url },
+      logger.child({ component: 'card-charges' }))
+    : null;
+  const cards = config.card && cardClient && charges
+    ? new CardPayments(db, cardClient, charges, {
+        merchantId: config.card.merchantId,
+        tokenizerUrl: config.card.tokenizerUrl ?? `${publicUrl}/sandbox/card/tokenizer`,
+        allowedOrigins: config.allowedOrigins.length ? [...config.allowedOrigins, new URL(publicUrl).origin] : [],
+        recurringConsent: { version: config.card.recurringConsentVersion, ...RECURRING_CONSENT },
+      }, logger.child({ provider: 'card' }), options.now)
+    : null;
+
   const checkouts = new CheckoutService(
     db,
     kasu,
@@ -111,7 +155,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       ttlHours: config.checkoutTtlHours,
       instalmentOptions: config.instalmentOptions,
       legal: config.legal,
-      paymentMethods: khipu ? ['email', 'khipu'] : ['email'],
+      paymentMethods: config.paymentMethods.filter((method) => (method === 'khipu' ? khipu : method === 'card' ? cards : true)),
       returnUrlOrigins: config.allowedOrigins.length ? [...config.allowedOrigins, new URL(publicUrl).origin] : [],
       defaultReturnUrl: `${publicUrl}/`,
       merchantWebhookUrl: config.merchantWebhooks.url,
@@ -119,6 +163,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger,
     options.now,
     khipu,
+    cards,
   );
 
   const webhooks = new MerchantWebhookDispatcher(db, {
@@ -136,6 +181,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       () => webhooks.runOnce(), { logger }),
     'khipu-poll': startIntervalJob('khipu-poll', background && khipu ? config.khipu!.pollIntervalSeconds * 1000 : never,
       async () => (khipu ? khipu.checkDuePayments() : { checked: 0, paid: 0, expired: 0, failed: 0 }), { logger }),
+    'card-charges': startIntervalJob('card-charges', background && charges ? config.card!.chargeIntervalSeconds * 1000 : never,
+      async () => (charges ? charges.runDue() : null), { logger }),
   };
 
   const app = createApp({
@@ -146,7 +193,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     khipu,
     khipuBanks: khipuClient,
     adminToken: config.adminToken,
-    jobs: { webhooks: () => jobs.webhooks.runNow(), 'khipu-poll': () => jobs['khipu-poll'].runNow() },
+    merchantWebhookUrl: config.merchantWebhooks.url,
+    jobs: {
+      webhooks: () => jobs.webhooks.runNow(),
+      'khipu-poll': () => jobs['khipu-poll'].runNow(),
+      // With a clock override (?now=ISO) for tests and the sandbox; the real clock otherwise.
+      'card-charges': (now?: Date) => (now && charges ? charges.runDue(now) : jobs['card-charges'].runNow()),
+    },
     widgetDir: options.widgetDir ?? DEFAULT_WIDGET_DIR,
     sandboxes,
   });
@@ -163,6 +216,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     jobs,
     kasuSandbox,
     khipuSandbox: khipuSandbox?.state ?? null,
+    charges,
+    cardSandbox: cardSandbox?.state ?? null,
     async close() {
       await Promise.all(Object.values(jobs).map((job) => job.stop()));
       await new Promise<void>((resolve) => {
@@ -170,6 +225,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         server.closeIdleConnections();
       });
       await khipuSandbox?.close();
+      await cardSandbox?.close();
+      await cardClient?.close();
       await webhooks.close();
       await kasu.close();
       await khipuClient?.close();

@@ -148,6 +148,14 @@ export const PaymentViewSchema = z.object({
 });
 export type PaymentView = z.infer<typeof PaymentViewSchema>;
 
+export const InstalmentViewSchema = z.object({
+  number: z.number().int().min(1),
+  dueDate: z.iso.date(),
+  amount: CentavosSchema,
+  status: z.enum(['scheduled', 'paid', 'failed', 'review', 'cancelled']),
+});
+export type InstalmentView = z.infer<typeof InstalmentViewSchema>;
+
 export const CheckoutViewSchema = z.object({
   id: z.string(),
   status: CheckoutStatusSchema,
@@ -168,6 +176,14 @@ export const CheckoutViewSchema = z.object({
   paymentMethods: z.array(z.object({ method: PaymentMethodSchema, available: z.boolean() })),
   order: OrderSchema.nullable(),
   payment: PaymentViewSchema.nullable(),
+  /** Card: the card on file and every instalment with its due date and status. */
+  subscription: z
+    .object({
+      status: z.enum(['pending_card', 'active', 'past_due', 'cancelled', 'completed']),
+      card: z.object({ brand: z.string(), last4: z.string(), expiry: z.string() }),
+      instalments: z.array(InstalmentViewSchema),
+    })
+    .nullable(),
   expiresAt: z.iso.datetime(),
 });
 export type CheckoutView = z.infer<typeof CheckoutViewSchema>;
@@ -202,9 +218,23 @@ export type UpdateCheckoutRequest = z.input<typeof UpdateCheckoutRequestSchema>;
 export const CheckoutResponseSchema = z.object({ checkout: CheckoutViewSchema });
 export type CheckoutResponse = z.infer<typeof CheckoutResponseSchema>;
 
+/** What the card tokenizer frame posts back: never the card number, its CVV or the full expiry date's year. */
+export const TokenizedCardSchema = z.object({
+  token: z.string().min(1).max(200),
+  last4: z.string().regex(/^\d{4}$/),
+  brand: z.string().min(1).max(30),
+  /** MM/YY */
+  expiry: z.string().regex(/^(0[1-9]|1[0-2])\/\d{2}$/),
+});
+export type TokenizedCard = z.infer<typeof TokenizedCardSchema>;
+
 export const SubmitRequestSchema = z
   .object({
     paymentMethod: PaymentMethodSchema,
+    /** Card: the tokenizer's answer. */
+    card: TokenizedCardSchema.optional(),
+    /** Card: the customer's explicit authorisation of recurring charges (its own checkbox). */
+    recurringConsent: z.boolean().optional(),
     /** Khipu: the bank the customer chose (an id from GET /v1/khipu/banks); optional. */
     khipuBankId: z.string().min(1).max(64).optional(),
     /** Khipu: the partner page to come back to after paying or cancelling (its origin must be allowed). */
@@ -212,6 +242,21 @@ export const SubmitRequestSchema = z
   })
   .strict();
 export type SubmitRequest = z.infer<typeof SubmitRequestSchema>;
+
+/** The card tokenizer frame to embed for this checkout (the gateway's page: card data never reaches us). */
+export const CardSessionRequestSchema = z.object({
+  /** The partner page's origin (location.origin): the only origin the frame will post the token to. */
+  origin: z.url({ protocol: /^https?$/ }).max(300),
+}).strict();
+export const CardSessionResponseSchema = z.object({
+  tokenizerUrl: z.url(),
+  /** The frame's origin: accept its message only from there. */
+  tokenizerOrigin: z.string(),
+  /** The text the customer accepts for recurring charges, and its version (kept as consent evidence). */
+  recurringConsent: z.object({ version: z.string(), es: z.string(), en: z.string() }),
+});
+export type CardSessionResponse = z.infer<typeof CardSessionResponseSchema>;
+
 
 export const KhipuBankSchema = z.object({
   id: z.string(),
@@ -258,6 +303,10 @@ export const ENDPOINTS: Endpoint[] = [
   {
     method: 'post', path: '/v1/checkouts/{id}/quote', summary: 'Price and instalment plans of a product.',
     auth: 'checkout', request: QuoteRequestSchema, response: QuoteResponseSchema, status: 200,
+  },
+  {
+    method: 'post', path: '/v1/checkouts/{id}/card-session', summary: 'The card tokenizer frame for this checkout.',
+    auth: 'checkout', request: CardSessionRequestSchema, response: CardSessionResponseSchema, status: 200,
   },
   {
     method: 'get', path: '/v1/khipu/banks', summary: 'Banks the customer can pay from with Khipu (optional choice).',

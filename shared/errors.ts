@@ -68,6 +68,11 @@ export const ERRORS = {
     status: 409, retryable: false,
     es: 'Esta compra ya se envió y no se puede modificar.', en: 'This purchase has been submitted and can no longer be changed.',
   },
+  CARD_DECLINED: {
+    status: 402, retryable: false,
+    es: 'Tu banco rechazó el cargo a esta tarjeta. Usa otra tarjeta o elige otra forma de pago.',
+    en: 'Your bank declined the charge on this card. Use another card or choose another payment method.',
+  },
   PAYMENT_METHOD_UNAVAILABLE: {
     status: 422, retryable: false,
     es: 'Esta forma de pago no está disponible por ahora. Elige otra.',

@@ -76,14 +76,25 @@ export class ChargeEngine {
     }
   }
 
-  private async lease(now: Date): Promise<Due[]> {
+  /**
+   * Charges one instalment now, while the customer waits (the first, at enrollment). A decline here is not dunned:
+   * the subscription waits for another card (`pending_card`). Returns null when the instalment is not chargeable
+   * now (already paid, leased by another run, or not scheduled).
+   */
+  async chargeNow(instalmentId: string, now: Date = new Date()): Promise<keyof Omit<RunResult, 'leased'> | null> {
+    const [due] = await this.lease(now, instalmentId);
+    if (!due) return null;
+    return this.chargeOne(due, now, { enrollment: true });
+  }
+
+  private async lease(now: Date, onlyId: string | null = null): Promise<Due[]> {
     const { rows } = await this.db.query<Due>(
       `WITH leased AS (
          UPDATE instalments SET locked_until = now() + make_interval(secs => $2), updated_at = now()
          WHERE id IN (
            SELECT i.id FROM instalments i JOIN subscriptions s ON s.id = i.subscription_id
            WHERE i.status = 'scheduled' AND s.status = 'active' AND i.next_attempt_at <= $1
-             AND (i.locked_until IS NULL OR i.locked_until < now())
+             AND (i.locked_until IS NULL OR i.locked_until < now()) AND ($4::text IS NULL OR i.id = $4)
            ORDER BY i.next_attempt_at
            LIMIT $3
            FOR UPDATE OF i SKIP LOCKED)
@@ -94,12 +105,12 @@ export class ChargeEngine {
        JOIN subscriptions s ON s.id = l.subscription_id
        JOIN orders o ON o.id = s.order_id
        JOIN payment_cards c ON c.id = s.card_id`,
-      [now, this.config.leaseSeconds, this.config.batchSize],
+      [now, this.config.leaseSeconds, this.config.batchSize, onlyId],
     );
     return rows.map((row) => ({ ...row, amount_centavos: Number(row.amount_centavos) }));
   }
 
-  private async chargeOne(instalment: Due, now: Date): Promise<keyof Omit<RunResult, 'leased'>> {
+  private async chargeOne(instalment: Due, now: Date, options: { enrollment?: boolean } = {}): Promise<keyof Omit<RunResult, 'leased'>> {
     const attempt = await this.attemptToSend(instalment);
     const log = this.logger.child({ instalmentId: instalment.id, merchantOrderId: attempt.merchant_order_id, sends: attempt.sends });
     let charge: CardCharge;
@@ -130,7 +141,9 @@ export class ChargeEngine {
       log.error('ALERT card charge refused by the gateway: instalment marked for review', { error });
       return 'review';
     }
-    return charge.outcome === 'approved' ? this.approved(instalment, attempt, charge, log) : this.declined(instalment, attempt, charge, now, log);
+    if (charge.outcome === 'approved') return this.approved(instalment, attempt, charge, log);
+    if (options.enrollment) return this.declinedAtEnrollment(instalment, attempt, charge, log);
+    return this.declined(instalment, attempt, charge, now, log);
   }
 
   /** The attempt to send: the unfinished one (same merchantOrderId), or a new one written before any call. */
@@ -217,6 +230,18 @@ export class ChargeEngine {
     });
     log.info('card charge declined', { responseCode: charge.responseCode, declines, final });
     return final ? 'pastDue' : 'declined';
+  }
+
+  /** The customer is there: no dunning, the subscription waits for another card. */
+  private async declinedAtEnrollment(instalment: Due, attempt: Attempt, charge: CardCharge, log: Logger): Promise<'declined'> {
+    await this.db.transaction(async (tx) => {
+      await this.recordAnswer(tx, attempt, 'rejected', charge);
+      await tx.query(`UPDATE instalments SET next_attempt_at = NULL, locked_until = NULL, updated_at = now() WHERE id = $1`, [instalment.id]);
+      await tx.query(`UPDATE subscriptions SET status = 'pending_card', updated_at = now() WHERE id = $1`, [instalment.subscription_id]);
+      await this.event(tx, 'charge.failed', instalment, attempt, { responseCode: charge.responseCode, atEnrollment: true });
+    });
+    log.info('card declined at enrollment', { responseCode: charge.responseCode });
+    return 'declined';
   }
 
   private async toReview(instalment: Due, attempt: Attempt, reason: string): Promise<void> {

@@ -17,6 +17,7 @@ import type { Database } from '../db/database.js';
 import type { Logger } from '../log.js';
 import * as store from './checkout-store.js';
 import type { KhipuPayments } from '../payments/khipu-payments.js';
+import type { CardPayments } from '../cards/card-payments.js';
 import { enqueueMerchantEvent } from '../webhooks/merchant-webhooks.js';
 import type { CheckoutRecord, OrderRecord } from './checkout-store.js';
 
@@ -79,6 +80,7 @@ export class CheckoutService {
     private readonly logger: Logger,
     private readonly now: () => Date = () => new Date(),
     private readonly khipu: KhipuPayments | null = null,
+    private readonly cards: CardPayments | null = null,
   ) {}
 
   // ---------- create, authorise, view ----------
@@ -157,6 +159,9 @@ export class CheckoutService {
             paidAt: payment.paidAt?.toISOString() ?? null,
           }
         : null,
+      subscription: theOrder?.status === 'registered' && theOrder.paymentMethod === 'card'
+        ? await this.cards?.subscriptionView(theOrder.id) ?? null
+        : null,
       expiresAt: record.expiresAt.toISOString(),
     };
   }
@@ -184,6 +189,13 @@ export class CheckoutService {
   }
 
   // ---------- quote and update ----------
+
+  /** The card tokenizer frame for this checkout. */
+  async cardSession(record: CheckoutRecord, origin: string) {
+    if (!this.cards || !this.settings.paymentMethods.includes('card')) throw new AppError('PAYMENT_METHOD_UNAVAILABLE');
+    this.assertOpen(record);
+    return this.cards.session(record, origin);
+  }
 
   async quote(record: CheckoutRecord, product: Product): Promise<{ quote: Quote; checkout: CheckoutView }> {
     this.assertOpen(record);
@@ -269,7 +281,7 @@ export class CheckoutService {
    * answered; the claim on the checkout row makes registration happen once even across different keys,
    * concurrent requests and several server instances.
    */
-  async submit(record: CheckoutRecord, request: SubmitRequest, idempotencyKey: string): Promise<CheckoutView> {
+  async submit(record: CheckoutRecord, request: SubmitRequest, idempotencyKey: string, context: RequestContext = { ip: null, userAgent: null }): Promise<CheckoutView> {
     const requestHash = sha256(JSON.stringify(request));
     const previous = await store.reserveIdempotencyKey(this.db, record.id, idempotencyKey, requestHash);
     if (previous && previous.requestHash !== requestHash) throw new AppError('IDEMPOTENCY_KEY_REUSED');
@@ -280,7 +292,7 @@ export class CheckoutService {
       return this.view((await store.findCheckout(this.db, record.id)) ?? record);
     }
     try {
-      const view = await this.registerOnce(record, request);
+      const view = await this.registerOnce(record, request, context);
       await store.saveIdempotentResponse(this.db, record.id, idempotencyKey, 200, { checkout: view });
       return view;
     } catch (error) {
@@ -292,15 +304,15 @@ export class CheckoutService {
     }
   }
 
-  private async registerOnce(record: CheckoutRecord, request: SubmitRequest): Promise<CheckoutView> {
-    if (record.status === 'registered') return this.startPayment(record, request);
+  private async registerOnce(record: CheckoutRecord, request: SubmitRequest, context: RequestContext): Promise<CheckoutView> {
+    if (record.status === 'registered') return this.startPayment(record, request, context);
     if (record.status === 'needs_review') throw new AppError('REGISTRATION_NEEDS_REVIEW');
     if (record.status === 'open') this.assertReadyToSubmit(record, request);
 
     const claimed = await store.claimCheckoutForSubmit(this.db, record.id, request.paymentMethod, STALE_CLAIM_SECONDS);
     if (!claimed) {
       const settled = await this.waitForOtherSubmit(record.id);
-      return this.startPayment(settled, request);
+      return this.startPayment(settled, request, context);
     }
     // The claim may have raced with an update: check the claimed row, not the one we read before.
     try {
@@ -310,15 +322,19 @@ export class CheckoutService {
       throw error;
     }
     const registered = await this.register(claimed, request.paymentMethod);
-    return this.startPayment(registered, request);
+    return this.startPayment(registered, request, context);
   }
 
   /**
    * After registration: start the payment of the first instalment at its provider (Khipu), once. Pay later has
    * nothing to start (KASU emails the link). Repeating a submit whose payment creation failed tries again.
    */
-  private async startPayment(record: CheckoutRecord, request: SubmitRequest): Promise<CheckoutView> {
+  private async startPayment(record: CheckoutRecord, request: SubmitRequest, context: RequestContext): Promise<CheckoutView> {
     const order = await store.findOrderByCheckout(this.db, record.id);
+    if (order?.status === 'registered' && order.paymentMethod === 'card') {
+      if (!this.cards) throw new AppError('PAYMENT_METHOD_UNAVAILABLE');
+      await this.cards.enroll(record, order, request, context);
+    }
     if (order?.status === 'registered' && order.paymentMethod === 'khipu') {
       const payment = await store.findCurrentPayment(this.db, order.id);
       if (!this.khipu) throw new AppError('PAYMENT_METHOD_UNAVAILABLE');
@@ -360,6 +376,8 @@ export class CheckoutService {
       throw new AppError('PAYMENT_METHOD_UNAVAILABLE', { fields: { paymentMethod: 'UNAVAILABLE' } });
     }
     if (paymentMethod === 'khipu') this.assertReturnUrl(request.returnUrl);
+    // A card purchase is not registered with KASU before there is a card and a recurring-charge consent.
+    if (paymentMethod === 'card') this.cards?.assertReady(request);
   }
 
   private async register(record: CheckoutRecord, paymentMethod: PaymentMethod): Promise<CheckoutRecord> {
@@ -413,7 +431,8 @@ export class CheckoutService {
       });
       // The first instalment. Pay later: KASU emails the customer the payment link, so it is simply pending.
       // Khipu: 'new' until the payment exists at Khipu (startPayment creates it, outside this transaction).
-      await store.insertPayment(tx, {
+      // Card: the charge engine records each instalment's payment when the gateway approves it.
+      if (paymentMethod !== 'card') await store.insertPayment(tx, {
         id: randomId('pay'), orderId: saved.id, provider: paymentMethod === 'email' ? 'kasu_email' : paymentMethod,
         status: paymentMethod === 'email' ? 'pending' : 'new', amount: saved.instalmentAmount, instalmentNumber: 1,
         paymentUrl: paymentMethod === 'email' ? result.paymentLink : null,

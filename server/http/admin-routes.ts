@@ -12,8 +12,9 @@ import type { OrderRecord, PaymentRecord } from '../checkouts/checkout-store.js'
 import * as payments from '../payments/payment-store.js';
 import type { KhipuPayments } from '../payments/khipu-payments.js';
 import { parseWith } from './middleware.js';
+import { enqueueMerchantEvent } from '../webhooks/merchant-webhooks.js';
 
-export type AdminJobs = Record<string, () => Promise<unknown>>;
+export type AdminJobs = Record<string, (now?: Date) => Promise<unknown>>;
 
 function requireAdmin(adminToken: string | undefined): RequestHandler {
   const expected = adminToken ? createHash('sha256').update(adminToken).digest() : null;
@@ -42,7 +43,9 @@ function orderJson(order: OrderRecord, orderPayments: PaymentRecord[]) {
   };
 }
 
-export function adminRoutes(deps: { db: Database; adminToken: string | undefined; khipu: KhipuPayments | null; jobs: AdminJobs }): Router {
+export function adminRoutes(deps: {
+  db: Database; adminToken: string | undefined; khipu: KhipuPayments | null; jobs: AdminJobs; merchantWebhookUrl: string | null;
+}): Router {
   const router = Router();
   router.use(requireAdmin(deps.adminToken), express.json({ limit: '4kb' }));
   const khipu = () => {
@@ -86,7 +89,53 @@ export function adminRoutes(deps: { db: Database; adminToken: string | undefined
   router.post('/jobs/:name/run', async (req, res) => {
     const job = deps.jobs[String(req.params.name)];
     if (!job) throw new AppError('NOT_FOUND');
-    res.json({ job: req.params.name, result: await job() });
+    const { now } = parseWith(z.object({ now: z.iso.datetime().optional() }), req.query);
+    res.json({ job: req.params.name, result: await job(now ? new Date(now) : undefined) });
+  });
+
+  router.get('/subscriptions', async (req, res) => {
+    const { status, limit } = parseWith(z.object({
+      status: z.enum(['pending_card', 'active', 'past_due', 'cancelled', 'completed']).optional(),
+      limit: z.coerce.number().int().min(1).max(200).default(50),
+    }), req.query);
+    const { rows } = await deps.db.query(
+      `SELECT s.id, s.status, s.pay_day, s.created_at, s.cancelled_at, o.reference, c.brand, c.last4, c.expiry
+       FROM subscriptions s JOIN orders o ON o.id = s.order_id JOIN payment_cards c ON c.id = s.card_id
+       WHERE ($1::text IS NULL OR s.status = $1) ORDER BY s.created_at DESC LIMIT $2`,
+      [status ?? null, limit],
+    );
+    res.json({ subscriptions: rows });
+  });
+
+  router.get('/subscriptions/:id/charges', async (req, res) => {
+    const { rows } = await deps.db.query(
+      `SELECT i.number, i.due_date, i.amount_centavos, i.status AS instalment_status, a.attempt, a.merchant_order_id,
+              a.status, a.response_code, a.authorization_number, a.gateway_order_id, a.sends, a.created_at
+       FROM instalments i LEFT JOIN charge_attempts a ON a.instalment_id = i.id
+       WHERE i.subscription_id = $1 ORDER BY i.number, a.attempt`,
+      [String(req.params.id)],
+    );
+    res.json({ charges: rows });
+  });
+
+  router.post('/subscriptions/:id/cancel', async (req, res) => {
+    const cancelled = await deps.db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ id: string }>(
+        `UPDATE subscriptions SET status = 'cancelled', cancelled_at = now(), updated_at = now()
+         WHERE id = $1 AND status IN ('active', 'past_due', 'pending_card') RETURNING id`,
+        [String(req.params.id)],
+      );
+      if (!rows[0]) return false;
+      await tx.query(`UPDATE instalments SET status = 'cancelled', updated_at = now() WHERE subscription_id = $1 AND status = 'scheduled'`, [rows[0].id]);
+      const order = await tx.query<{ reference: string }>(
+        'SELECT o.reference FROM subscriptions s JOIN orders o ON o.id = s.order_id WHERE s.id = $1', [rows[0].id]);
+      await enqueueMerchantEvent(tx, deps.merchantWebhookUrl, 'subscription.cancelled', {
+        reference: order.rows[0]?.reference, subscriptionId: rows[0].id, reason: 'cancelled_by_merchant',
+      });
+      return true;
+    });
+    if (!cancelled) throw new AppError('NOT_FOUND');
+    res.json({ cancelled: true });
   });
   return router;
 }

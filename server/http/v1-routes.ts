@@ -1,6 +1,6 @@
 import { Router, type Request } from 'express';
 import {
-  CreateCheckoutRequestSchema, IdempotencyKeySchema, type KhipuBank, QuoteRequestSchema, SubmitRequestSchema,
+  CardSessionRequestSchema, CreateCheckoutRequestSchema, IdempotencyKeySchema, type KhipuBank, QuoteRequestSchema, SubmitRequestSchema,
   UpdateCheckoutRequestSchema,
 } from '../../shared/contract.js';
 import { AppError } from '../errors.js';
@@ -53,7 +53,13 @@ export function v1Routes(checkouts: CheckoutService, khipuBanks: Pick<KhipuApi, 
     const key = IdempotencyKeySchema.safeParse(req.get('idempotency-key'));
     if (!key.success) throw new AppError('IDEMPOTENCY_KEY_REQUIRED');
     const request = parseWith(SubmitRequestSchema, req.body);
-    res.json({ checkout: await checkouts.submit(record, request, key.data) });
+    res.json({ checkout: await checkouts.submit(record, request, key.data, context(req)) });
+  });
+
+  router.post('/checkouts/:id/card-session', async (req, res) => {
+    const record = await authorized(req);
+    const { origin } = parseWith(CardSessionRequestSchema, req.body);
+    res.setHeader('Cache-Control', 'no-store').json(await checkouts.cardSession(record, origin));
   });
 
   router.get('/khipu/banks', async (_req, res) => {

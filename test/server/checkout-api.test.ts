@@ -206,16 +206,6 @@ describe.each(ENGINES)('BFF API v1 on %s', (engine) => {
     expect({ status, code: body.error.code }).toEqual({ status: 422, code: 'IDEMPOTENCY_KEY_REUSED' });
   });
 
-  it('when a payment method is not available yet, then PAYMENT_METHOD_UNAVAILABLE and the checkout stays open', async () => {
-    const { id, token } = await readyCheckout(CURP, { email: 'tarjeta@example.mx', phone: '5577778888' });
-    const { status, body } = await call('POST', `/v1/checkouts/${id}/submit`, {
-      token, body: { paymentMethod: 'card' }, headers: { 'idempotency-key': 'card-key-0001' },
-    });
-    expect({ status, code: body.error.code }).toEqual({ status: 422, code: 'PAYMENT_METHOD_UNAVAILABLE' });
-    const view = CheckoutResponseSchema.parse((await call('GET', `/v1/checkouts/${id}`, { token })).body).checkout;
-    expect(view.status).toBe('open');
-  });
-
   it('when the email is already registered under another CURP, then CONTACT_ALREADY_REGISTERED and the customer can change it and submit', async () => {
     const first = await readyCheckout(nextCurp(), { email: 'tomado@example.mx', phone: '5512120000' });
     await call('POST', `/v1/checkouts/${first.id}/submit`, { token: first.token, body: { paymentMethod: 'email' }, headers: { 'idempotency-key': 'taken-0001' } });
@@ -271,7 +261,8 @@ describe('BFF service endpoints', () => {
     const { body } = await apiClient(server.url)('GET', '/openapi.json');
     expect(body.openapi).toBe('3.1.0');
     expect(Object.keys(body.paths).sort()).toEqual([
-      '/v1/checkouts', '/v1/checkouts/{id}', '/v1/checkouts/{id}/quote', '/v1/checkouts/{id}/submit', '/v1/khipu/banks',
+      '/v1/checkouts', '/v1/checkouts/{id}', '/v1/checkouts/{id}/card-session', '/v1/checkouts/{id}/quote',
+      '/v1/checkouts/{id}/submit', '/v1/khipu/banks',
     ]);
     expect(body.paths['/v1/checkouts/{id}/submit'].post.parameters).toEqual(
       expect.arrayContaining([expect.objectContaining({ name: 'Idempotency-Key', in: 'header', required: true })]),
@@ -311,5 +302,33 @@ describe('BFF when KASU cannot be reached', () => {
     expect(body.error).toMatchObject({ code: 'PROVIDER_UNAVAILABLE', retryable: true });
     const { rows } = await server.db.query<{ n: number }>('SELECT count(*)::int AS n FROM checkouts');
     expect(rows[0]!.n).toBe(0);
+  });
+});
+
+describe('BFF with a payment method the merchant does not offer', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ env: { PAYMENT_METHODS: 'email,khipu' } });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('when a payment method is not offered, then PAYMENT_METHOD_UNAVAILABLE, nothing is registered and the checkout stays open', async () => {
+    const call = apiClient(server.url);
+    const { checkout, token } = CreateCheckoutResponseSchema.parse((await call('POST', '/v1/checkouts', { body: { curp: CURP } })).body);
+    expect(checkout.paymentMethods).toContainEqual({ method: 'card', available: false });
+    const quote = (await call('POST', `/v1/checkouts/${checkout.id}/quote`, { token, body: { product: 'Funerario' } })).body.quote;
+    await call('PATCH', `/v1/checkouts/${checkout.id}`, {
+      token, body: { planCount: quote.plans[0].count, contact: CONTACT, address: ADDRESS, consents: { terms: true, privacy: true, trust: true } },
+    });
+    const { status, body } = await call('POST', `/v1/checkouts/${checkout.id}/submit`, {
+      token, body: { paymentMethod: 'card', recurringConsent: true, card: { token: 'tok', last4: '4242', brand: 'visa', expiry: '12/30' } },
+      headers: { 'idempotency-key': 'card-key-0001' },
+    });
+    expect({ status, code: body.error.code }).toEqual({ status: 422, code: 'PAYMENT_METHOD_UNAVAILABLE' });
+    expect(server.kasuSandbox!.registrations).toHaveLength(0);
+    const view = CheckoutResponseSchema.parse((await call('GET', `/v1/checkouts/${checkout.id}`, { token })).body).checkout;
+    expect(view.status).toBe('open');
   });
 });
