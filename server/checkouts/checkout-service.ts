@@ -193,7 +193,8 @@ export class CheckoutService {
   /** The card tokenizer frame for this checkout. */
   async cardSession(record: CheckoutRecord, origin: string) {
     if (!this.cards || !this.settings.paymentMethods.includes('card')) throw new AppError('PAYMENT_METHOD_UNAVAILABLE');
-    this.assertOpen(record);
+    // Also after registration: a declined first charge is retried with another card.
+    if (record.status === 'needs_review') throw new AppError('REGISTRATION_NEEDS_REVIEW');
     return this.cards.session(record, origin);
   }
 
