@@ -9,12 +9,14 @@
 import './zod-jitless.js';
 import type { z } from 'zod';
 import {
+  CardSessionResponseSchema,
   CheckoutResponseSchema,
   CreateCheckoutResponseSchema,
   ErrorBodySchema,
   IDEMPOTENCY_KEY_HEADER,
   KhipuBanksResponseSchema,
   QuoteResponseSchema,
+  type CardSessionResponse,
   type CheckoutResponse,
   type CreateCheckoutResponse,
   type KhipuBanksResponse,
@@ -55,6 +57,8 @@ export type ApiClient = {
     signal?: AbortSignal,
   ): Promise<ApiResult<CheckoutResponse>>;
   khipuBanks(signal?: AbortSignal): Promise<ApiResult<KhipuBanksResponse>>;
+  /** The card tokenizer frame for this checkout; `origin` is this page's, the only one the frame will post to. */
+  cardSession(auth: CheckoutAuth, origin: string, signal?: AbortSignal): Promise<ApiResult<CardSessionResponse>>;
 };
 
 /** How long one request may take before the customer is offered a retry. */
@@ -131,6 +135,12 @@ export function createApiClient(baseUrl: string): ApiClient {
         signal,
       }),
     khipuBanks: (signal) => request(KhipuBanksResponseSchema, 'GET', '/v1/khipu/banks', { signal }),
+    cardSession: (auth, origin, signal) =>
+      request(CardSessionResponseSchema, 'POST', `${checkoutPath(auth)}/card-session`, {
+        auth,
+        body: { origin },
+        signal,
+      }),
   };
 }
 

@@ -4,9 +4,17 @@ import type { CheckoutView } from '../shared/contract.js';
 export const STEPS = ['curp', 'product', 'plan', 'contact', 'consents', 'payment', 'confirmation'] as const;
 export type StepName = (typeof STEPS)[number];
 
+/**
+ * Whether the purchase is over for the customer: registered, and not a card purchase whose card was declined (KASU
+ * already has it, but it waits on the payment step for another card).
+ */
+export function isPurchased(checkout: CheckoutView): boolean {
+  return checkout.status === 'registered' && checkout.order !== null && checkout.subscription?.status !== 'pending_card';
+}
+
 /** The first step whose data the checkout does not have yet. */
 export function resumeStep(checkout: CheckoutView): StepName {
-  if (checkout.status === 'registered' && checkout.order) return 'confirmation';
+  if (isPurchased(checkout)) return 'confirmation';
   if (!checkout.product || !checkout.quote) return 'product';
   if (checkout.planCount === null) return 'plan';
   if (!checkout.contact || !checkout.address) return 'contact';

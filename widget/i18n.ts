@@ -96,12 +96,12 @@ const esMX = {
   paymentMethods: {
     email: 'Pagar después',
     khipu: 'Transferencia bancaria',
-    card: 'Tarjeta de crédito o débito',
+    card: 'Tarjeta (cargo recurrente)',
   } satisfies Record<PaymentMethod, string>,
   paymentDescriptions: {
     email: 'Te enviamos la liga de pago por correo.',
     khipu: 'Paga desde la app o el portal de tu banco con Khipu.',
-    card: 'Visa, Mastercard o American Express.',
+    card: 'Cargamos cada mensualidad a tu tarjeta en su fecha.',
   } satisfies Record<PaymentMethod, string>,
   comingSoon: 'Próximamente',
   submitPurchase: 'Confirmar compra',
@@ -110,6 +110,8 @@ const esMX = {
   banksLoading: 'Cargando la lista de bancos…',
   banksFailed: 'No pudimos cargar la lista de bancos: podrás elegir tu banco en Khipu.',
   leavingForKhipu: 'Te llevamos a Khipu para pagar…',
+  /** The rest of the card copy is in card/card-text.ts, loaded with the card's elements. */
+  cardLoading: 'Cargando el formulario de tarjeta…',
 
   confirmationIntro: 'Gracias por confiar en KASU. Guarda estos datos.',
   policyNumber: 'Número de póliza',
@@ -222,11 +224,11 @@ const en: Strings = {
 
   paymentLegend: 'How do you want to pay?',
   paymentSummary: (product, plan) => `You are buying ${product}: ${plan}.`,
-  paymentMethods: { email: 'Pay later', khipu: 'Bank transfer', card: 'Credit or debit card' },
+  paymentMethods: { email: 'Pay later', khipu: 'Bank transfer', card: 'Card (recurring charges)' },
   paymentDescriptions: {
     email: 'We email you the payment link.',
     khipu: 'Pay from your bank’s app or website with Khipu.',
-    card: 'Visa, Mastercard or American Express.',
+    card: 'We charge each monthly payment to your card on its date.',
   },
   comingSoon: 'Coming soon',
   submitPurchase: 'Confirm purchase',
@@ -235,6 +237,7 @@ const en: Strings = {
   banksLoading: 'Loading the list of banks…',
   banksFailed: 'We could not load the list of banks: you can choose your bank on Khipu.',
   leavingForKhipu: 'Taking you to Khipu to pay…',
+  cardLoading: 'Loading the card form…',
 
   confirmationIntro: 'Thank you for trusting KASU. Keep these details.',
   policyNumber: 'Policy number',

@@ -10,7 +10,7 @@ import {
   KasuReadyEvent,
   KasuStepChangeEvent,
 } from './events.js';
-import { STEPS, awaitsPayment, resumeStep, type StepName } from './flow.js';
+import { STEPS, awaitsPayment, isPurchased, resumeStep, type StepName } from './flow.js';
 import { createText, resolveLocale, type Text } from './i18n.js';
 import { newIdempotencyKey } from './idempotency-key.js';
 import { navigation, returnUrl, takePaymentReturn } from './navigation.js';
@@ -23,9 +23,10 @@ import {
   type StoredSession,
   type SubmitAttempt,
 } from './session.js';
-import type { BankList } from './steps/kasu-step-payment.js';
+import type { BankList, CardSession } from './steps/kasu-step-payment.js';
 import type {
   KasuBanksRequestEvent,
+  KasuCardSessionRequestEvent,
   KasuConsentsSubmitEvent,
   KasuContactSubmitEvent,
   KasuCurpSubmitEvent,
@@ -46,7 +47,7 @@ type Action<T> = {
 /** Every part the steps expose, re-exported so the host page can style them through `<kasu-checkout>`. */
 const STEP_PARTS =
   'form, field, label, hint, input, field-error, option, link, summary, policy, submit-button, ' +
-  'payment-status, payment-button';
+  'payment-status, payment-button, card-frame, card, change-card-button, schedule';
 
 /**
  * The KASU checkout: CURP → product → plan → contact and address → consents → payment → confirmation.
@@ -56,6 +57,10 @@ const STEP_PARTS =
  * Paying with Khipu leaves the page: the purchase is registered, the session is kept, and the page goes to
  * Khipu's payment page, which sends the customer back to this page. The confirmation then follows the payment
  * until it is final (or for about ten minutes), and a reload keeps following it.
+ *
+ * Paying by card happens here: the card is typed into the gateway's frame, the customer authorises recurring charges,
+ * and the purchase charges the first instalment at once. A declined card keeps the customer on the payment step
+ * with the frame empty for another card.
  *
  * @attr api - Base URL of the BFF (e.g. "https://bff.example"); empty (default) = the page's own origin.
  * @attr locale - "es-MX" (default) or "en".
@@ -89,6 +94,10 @@ const STEP_PARTS =
  * @csspart payment-status - where a Khipu payment stands (confirmation)
  * @csspart payment-button - "Volver a Khipu para pagar" after the customer cancelled on Khipu's page ("Pagar con
  *   Khipu" when they never got there)
+ * @csspart card-frame - the card gateway's frame, where the customer types the card (payment; 24rem high by default)
+ * @csspart card - the card: "Tarjeta terminada en 4242 (visa)" (payment), the card charged (confirmation)
+ * @csspart change-card-button - "Cambiar tarjeta" (payment)
+ * @csspart schedule - the table of instalments of a card purchase (confirmation)
  *
  * @cssprop --kasu-color-primary - buttons, links, selected options (#0b5cad)
  * @cssprop --kasu-color-on-primary - text on primary (#ffffff)
@@ -216,6 +225,8 @@ export class KasuCheckout extends LitElement {
     announcement: { state: true },
     resuming: { state: true },
     banks: { state: true },
+    cardSession: { state: true },
+    declinedCards: { state: true },
     leaving: { state: true },
     paymentWaitOver: { state: true },
   };
@@ -241,6 +252,9 @@ export class KasuCheckout extends LitElement {
   declare private announcement: string;
   declare private resuming: boolean;
   declare private banks: BankList;
+  declare private cardSession: CardSession;
+  /** Cards the bank declined in this purchase; the payment step clears the card at each one. */
+  declare private declinedCards: number;
   /** On the way to the provider's payment page. */
   declare private leaving: boolean;
   /** The confirmation stopped following the payment without a final answer. */
@@ -258,6 +272,7 @@ export class KasuCheckout extends LitElement {
   #focusHeading = false;
   #focusError = false;
   #banksAbort: AbortController | null = null;
+  #cardSessionAbort: AbortController | null = null;
   #paymentWatch: AbortController | null = null;
   /** The payment status the page last heard of; null before the purchase is registered. */
   #paymentStatus: PaymentStatus | null = null;
@@ -284,6 +299,8 @@ export class KasuCheckout extends LitElement {
     this.announcement = '';
     this.resuming = false;
     this.banks = null;
+    this.cardSession = null;
+    this.declinedCards = 0;
     this.leaving = false;
     this.paymentWaitOver = false;
     // Start loading the API module at the first interaction, so it is there when the CURP is sent.
@@ -305,6 +322,8 @@ export class KasuCheckout extends LitElement {
     this.pending = false;
     this.#banksAbort?.abort();
     if (this.banks?.status === 'loading') this.banks = null;
+    this.#cardSessionAbort?.abort();
+    if (this.cardSession?.status === 'loading') this.cardSession = null;
     this.#paymentWatch?.abort();
     this.#paymentWatch = null;
   }
@@ -471,7 +490,7 @@ export class KasuCheckout extends LitElement {
   #show(checkout: CheckoutView, quote: Quote | null = checkout.quote ?? this.quote): void {
     this.checkout = checkout;
     this.quote = quote;
-    if (checkout.status === 'registered' && checkout.order) this.#followPayment(checkout);
+    if (isPurchased(checkout)) this.#followPayment(checkout);
   }
 
   /**
@@ -544,6 +563,37 @@ export class KasuCheckout extends LitElement {
       });
   }
 
+  /**
+   * The card frame, and the card's elements with it. A failure is shown like any other, with "Reintentar"; choosing
+   * card again also tries again.
+   */
+  #loadCardSession(): void {
+    const auth = this.#auth();
+    if (!auth) return;
+    this.cardSession = { status: 'loading' };
+    const controller = new AbortController();
+    this.#cardSessionAbort = controller;
+    const retry = () => {
+      this.error = null;
+      this.#retry = null;
+      this.#loadCardSession();
+    };
+    Promise.all([this.#loadApi(), import('./card/card-elements.js')])
+      .then(([api]) => api.createApiClient(this.#apiBase).cardSession(auth, location.origin, controller.signal))
+      .catch((): ApiResult<never> => ({ ok: false, error: { code: 'NETWORK_ERROR', retryable: true } }))
+      .then((result) => {
+        if (controller.signal.aborted) return;
+        this.#cardSessionAbort = null;
+        if (result.ok) {
+          this.cardSession = { status: 'ready', session: result.data };
+          return;
+        }
+        this.#fail(result.error, retry);
+        // After #fail, which forgets the checkout (and its frame) when the session is gone: not asked for again.
+        this.cardSession = { status: 'failed' };
+      });
+  }
+
   #leaveFor(url: string): void {
     this.#paymentWatch?.abort();
     this.#payOffer = null;
@@ -578,6 +628,9 @@ export class KasuCheckout extends LitElement {
   #forget(): void {
     this.#session = null;
     this.#attempt = null;
+    // The card frame belongs to the checkout.
+    this.#cardSessionAbort?.abort();
+    this.cardSession = null;
     clearSession(sessionKey(this.#apiBase));
   }
 
@@ -687,10 +740,18 @@ export class KasuCheckout extends LitElement {
     if (!auth) return;
     const method = event.paymentMethod;
     const bank = method === 'khipu' ? event.khipuBankId : null;
+    const card = method === 'card' ? event.card : null;
     // One key per attempt: kept for every retry of the attempt (even after a reload), with the request exactly as
-    // first sent; replaced only when the customer changes the method or bank or the previous attempt definitely failed.
-    if (this.#attempt?.method !== method || (this.#attempt.khipuBankId ?? null) !== bank) {
+    // first sent; replaced when the customer changes the method, bank or card, or the previous attempt definitely
+    // failed (a declined card among them).
+    if (
+      this.#attempt?.method !== method ||
+      (this.#attempt.khipuBankId ?? null) !== bank ||
+      (this.#attempt.card?.token ?? null) !== (card?.token ?? null)
+    ) {
       this.#attempt = { key: newIdempotencyKey(), method };
+      // Only sent with the consent ticked: the payment step does not let a card through without it.
+      if (card) Object.assign(this.#attempt, { card, recurringConsent: true });
       if (method === 'khipu') {
         // Khipu sends the customer back to this page (and adds ?kasu_payment=cancelled when they cancel there).
         const back = returnUrl();
@@ -705,8 +766,8 @@ export class KasuCheckout extends LitElement {
       call: async (client, signal) => {
         const result = await client.submit(auth, request, key, signal);
         if (!result.ok) return result;
-        const { status, order } = result.data.checkout;
-        if (status === 'registered' && order) return result;
+        const { status } = result.data.checkout;
+        if (isPurchased(result.data.checkout)) return result;
         const code = status === 'needs_review' ? 'REGISTRATION_NEEDS_REVIEW' : 'SUBMIT_IN_PROGRESS';
         return { ok: false, error: { code, retryable: code === 'SUBMIT_IN_PROGRESS' } };
       },
@@ -720,6 +781,7 @@ export class KasuCheckout extends LitElement {
       },
       failed: (error) => {
         if (!error.retryable) this.#attempt = null;
+        if (error.code === 'CARD_DECLINED') this.declinedCards += 1;
       },
     });
   }
@@ -727,6 +789,12 @@ export class KasuCheckout extends LitElement {
   #onBanksRequest(event: KasuBanksRequestEvent): void {
     event.stopPropagation();
     if (this.banks === null) this.#loadBanks();
+  }
+
+  #onCardSessionRequest(event: KasuCardSessionRequestEvent): void {
+    event.stopPropagation();
+    const status = this.cardSession?.status;
+    if (status !== 'loading' && status !== 'ready') this.#loadCardSession();
   }
 
   #onPayAgain(event: KasuPayAgainEvent): void {
@@ -823,9 +891,12 @@ export class KasuCheckout extends LitElement {
           .selected=${this.#attempt?.method ?? null}
           .selectedBank=${this.#attempt?.khipuBankId ?? null}
           .banks=${this.banks}
+          .cardSession=${this.cardSession}
+          .declinedCards=${this.declinedCards}
           ?pending=${this.pending}
           @kasu-payment-submit=${this.#onPaymentSubmit}
           @kasu-banks-request=${this.#onBanksRequest}
+          @kasu-card-session-request=${this.#onCardSessionRequest}
         ></kasu-step-payment>`;
       case 'confirmation':
         return html`<kasu-step-confirmation

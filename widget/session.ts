@@ -2,7 +2,7 @@
  * The checkout id and token kept in sessionStorage so that a reload resumes the purchase, and the return from a
  * payment provider too. Storage can throw (sandboxed iframes, privacy modes): then the widget simply does not resume.
  */
-import type { PaymentMethod, PaymentStatus } from '../shared/contract.js';
+import type { PaymentMethod, PaymentStatus, TokenizedCard } from '../shared/contract.js';
 
 const PREFIX = 'kasu-checkout:';
 
@@ -28,6 +28,12 @@ export type SubmitAttempt = {
   /** Khipu: the bank chosen, and the page to come back to, as first sent. */
   khipuBankId?: string;
   returnUrl?: string;
+  /**
+   * Card: the tokenizer's card and the recurring-charge consent. Kept in memory only, never stored: after a reload
+   * the frame asks for the card again, which makes a new token and so a new attempt.
+   */
+  card?: TokenizedCard;
+  recurringConsent?: boolean;
 };
 
 /** One entry per BFF, so two widgets that talk to different BFFs do not overwrite each other. */
@@ -61,7 +67,7 @@ export function readSession(key: string): StoredSession | null {
 
 export function writeSession(key: string, session: StoredSession): void {
   try {
-    sessionStorage.setItem(key, JSON.stringify(session));
+    sessionStorage.setItem(key, JSON.stringify(session, (name, value: unknown) => (name === 'card' ? undefined : value)));
   } catch {
     // Not resumable after a reload; the purchase itself still works.
   }

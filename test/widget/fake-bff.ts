@@ -6,6 +6,8 @@
  * test/e2e; nothing here ships.
  */
 import {
+  CardSessionRequestSchema,
+  CardSessionResponseSchema,
   CheckoutResponseSchema,
   CreateCheckoutRequestSchema,
   CreateCheckoutResponseSchema,
@@ -38,7 +40,20 @@ export const ADULT_CURP = 'CAMC880526HMCBNR04';
 /** An 11-year-old: Funerario eligible, Universidad TOO_OLD, Retiro TOO_YOUNG. */
 export const CHILD_CURP = 'GOMA150312MDFRRNA7';
 
-export type Route = 'create' | 'get' | 'update' | 'quote' | 'submit' | 'banks';
+export type Route = 'create' | 'get' | 'update' | 'quote' | 'submit' | 'banks' | 'card-session';
+
+/**
+ * The card gateway's tokenizer page as the fake serves it: a page of this test server (so tests can type into it)
+ * that posts the token to the origin it is given, as the gateway's does.
+ */
+export const FAKE_TOKENIZER_URL = new URL('/test/widget/fake-tokenizer.html', window.location.href).href;
+
+/** The recurring-charge consent the fake's card session answers (the BFF's text, in both languages). */
+export const RECURRING_CONSENT = {
+  version: 'cargos-recurrentes-2026-01',
+  es: 'Autorizo a KASU a cargar a mi tarjeta cada mensualidad de mi plan en su fecha de pago, hasta completarlo.',
+  en: 'I authorise KASU to charge each monthly payment of my plan to my card on its due date, until it is complete.',
+};
 
 /** Khipu's banks as the fake lists them (GET /v1/khipu/banks). */
 export const KHIPU_BANKS: KhipuBank[] = [
@@ -81,6 +96,13 @@ export type FakeBffOptions = {
   khipu?: boolean;
   /** Origins a Khipu `returnUrl` may have (the BFF's RETURN_URL_ORIGINS); default: this page's origin. */
   returnUrlOrigins?: string[];
+  /** Whether the deployment has card payments (default true). */
+  card?: boolean;
+  /**
+   * The `tokenizerOrigin` the card session answers; default the origin of FAKE_TOKENIZER_URL (the truth). Another
+   * value plays a tokenizer whose messages come from somewhere else than the BFF said.
+   */
+  tokenizerOrigin?: string;
 };
 
 /** A Khipu payment as the fake created it, for tests that play the customer's way back. */
@@ -102,6 +124,8 @@ export type FakeBff = {
   khipuPayment(checkoutId: string): FakeKhipuPayment | null;
   /** What Khipu's notification (or the BFF's poller) would do: the payment becomes `status`. */
   setPaymentStatus(checkoutId: string, status: PaymentStatus): void;
+  /** The bank declines the next card charged (the next card submit answers CARD_DECLINED). */
+  declineNextCard(): void;
   delayMs: number;
   restore(): void;
 };
@@ -122,11 +146,22 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
   const rejected = new Set(options.rejectedCurps ?? []);
   const khipuAvailable = options.khipu ?? true;
   const returnUrlOrigins = options.returnUrlOrigins ?? [window.location.origin];
+  const cardAvailable = options.card ?? true;
+  const tokenizerOrigin = options.tokenizerOrigin ?? new URL(FAKE_TOKENIZER_URL).origin;
+  let declineNextCard = false;
   const realFetch = window.fetch;
   const checkouts = new Map<string, Stored>();
   const submits = new Map<string, { body: string; answer: Answer }>();
   const khipuPayments = new Map<string, FakeKhipuPayment>();
-  const failures: Record<Route, Failure[]> = { create: [], get: [], update: [], quote: [], submit: [], banks: [] };
+  const failures: Record<Route, Failure[]> = {
+    create: [],
+    get: [],
+    update: [],
+    quote: [],
+    submit: [],
+    banks: [],
+    'card-session': [],
+  };
   const requests: RecordedRequest[] = [];
   let sequence = 0;
   let requestSequence = 0;
@@ -144,6 +179,9 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
       // As the BFF: the payment page is offered only while the payment can still be paid.
       const redirectUrl = status === 'pending' ? (khipuPayments.get(checkoutId)?.redirectUrl ?? null) : null;
       stored.view = { ...stored.view, payment: { ...payment, status, paidAt, redirectUrl } };
+    },
+    declineNextCard: () => {
+      declineNextCard = true;
     },
     delayMs: options.delayMs ?? 0,
     restore: () => {
@@ -227,10 +265,11 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
       paymentMethods: [
         { method: 'email', available: true },
         { method: 'khipu', available: khipuAvailable },
-        { method: 'card', available: false },
+        { method: 'card', available: cardAvailable },
       ],
       order: null,
       payment: null,
+      subscription: null,
       expiresAt: new Date(today.getTime() + 24 * 60 * 60 * 1000).toISOString(),
     };
     const token = `tok_${id}_${Math.random().toString(36).slice(2)}`;
@@ -294,7 +333,9 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
     const request = SubmitRequestSchema.safeParse(body);
     if (!request.success) return validationFailed(request.error.issues);
     const view = stored.view;
-    // As the BFF: registration happens once; a submit of a registered checkout answers it as it is.
+    // As the BFF: registration happens once; a submit of a registered checkout answers it as it is, except a card
+    // purchase whose card was declined, which takes another card.
+    if (view.status === 'registered' && view.subscription?.status === 'pending_card') return enroll(stored, body);
     if (view.status === 'registered') return ok(CheckoutResponseSchema, { checkout: view });
     const method: PaymentMethod = request.data.paymentMethod;
     if (!view.paymentMethods.some((option) => option.method === method && option.available)) {
@@ -306,6 +347,11 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
     const { returnUrl, khipuBankId } = request.data;
     if (method === 'khipu' && returnUrl && !returnUrlOrigins.includes(new URL(returnUrl).origin)) {
       return error('VALIDATION_FAILED', { returnUrl: 'ORIGIN_NOT_ALLOWED' });
+    }
+    // As the BFF: a card purchase is not registered with KASU before there is a card and the recurring consent.
+    if (method === 'card') {
+      const missing = cardFieldsMissing(request.data);
+      if (missing) return error('VALIDATION_FAILED', missing);
     }
     const reference = `KC-${view.id.slice(4)}-${method.toUpperCase()}`;
     const paymentId = `pay_${view.id.slice(4)}`;
@@ -323,7 +369,7 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
         returnUrl: back,
         cancelUrl: cancelUrl.href,
       });
-    } else {
+    } else if (method === 'email') {
       // Pay later: KASU's payment link, which KASU emails; the widget does not open it.
       redirectUrl = `https://pagos.kasu.example/liga/${reference}`;
     }
@@ -352,7 +398,71 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
         paidAt: null,
       },
     };
+    if (method === 'card') return enroll(stored, body);
     return ok(CheckoutResponseSchema, { checkout: stored.view });
+  }
+
+  function cardFieldsMissing(request: z.output<typeof SubmitRequestSchema>): Record<string, string> | null {
+    const fields: Record<string, string> = {};
+    if (!request.card) fields.card = 'REQUIRED';
+    if (request.recurringConsent !== true) fields.recurringConsent = 'REQUIRED';
+    return Object.keys(fields).length > 0 ? fields : null;
+  }
+
+  /**
+   * As the BFF after registering a card purchase: the card is enrolled, the schedule made (monthly from today) and
+   * the first instalment charged at once. A decline leaves the purchase registered, waiting for another card.
+   */
+  function enroll(stored: Stored, body: unknown): Answer {
+    const request = SubmitRequestSchema.parse(body);
+    const missing = cardFieldsMissing(request);
+    if (missing) return error('VALIDATION_FAILED', missing);
+    const view = stored.view;
+    const order = view.order;
+    if (!order || !view.payment || !request.card) throw new Error('enroll before registration');
+    const declined = declineNextCard;
+    declineNextCard = false;
+    const { brand, last4, expiry } = request.card;
+    const card = { brand, last4, expiry };
+    const instalments = Array.from({ length: order.instalments }, (_, index) => {
+      const due = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() + index, today.getUTCDate()));
+      const paid = index === 0 && !declined;
+      return {
+        number: index + 1,
+        dueDate: due.toISOString().slice(0, 10),
+        amount: order.instalmentAmount,
+        status: paid ? ('paid' as const) : ('scheduled' as const),
+      };
+    });
+    stored.view = {
+      ...view,
+      subscription: { status: declined ? 'pending_card' : 'active', card, instalments },
+      payment: {
+        ...view.payment,
+        status: declined ? 'pending' : 'paid',
+        paidAt: declined ? null : today.toISOString(),
+      },
+    };
+    if (declined) return error('CARD_DECLINED');
+    return ok(CheckoutResponseSchema, { checkout: stored.view });
+  }
+
+  function cardSession(stored: Stored, body: unknown): Answer {
+    const request = CardSessionRequestSchema.safeParse(body);
+    if (!request.success) return validationFailed(request.error.issues);
+    if (!cardAvailable) return error('PAYMENT_METHOD_UNAVAILABLE');
+    const view = stored.view;
+    // Open, or registered and waiting for another card after a decline.
+    if (view.status !== 'open' && view.subscription?.status !== 'pending_card') return error('CHECKOUT_CLOSED');
+    if (!view.contact || !view.address) return error('CHECKOUT_INCOMPLETE', { contact: 'REQUIRED' });
+    const url = new URL(FAKE_TOKENIZER_URL);
+    url.searchParams.set('customerId', `kc-${view.customer.curp.toLowerCase()}`);
+    url.searchParams.set('origin', new URL(request.data.origin).origin);
+    return ok(CardSessionResponseSchema, {
+      tokenizerUrl: url.href,
+      tokenizerOrigin,
+      recurringConsent: RECURRING_CONSENT,
+    });
   }
 
   function banks(): Answer {
@@ -363,13 +473,14 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
   function route(method: string, path: string): { route: Route; id?: string } | null {
     if (method === 'POST' && path === '/v1/checkouts') return { route: 'create' };
     if (method === 'GET' && path === '/v1/khipu/banks') return { route: 'banks' };
-    const match = /^\/v1\/checkouts\/([^/]+)(\/quote|\/submit)?$/.exec(path);
+    const match = /^\/v1\/checkouts\/([^/]+)(\/quote|\/submit|\/card-session)?$/.exec(path);
     if (!match) return null;
     const id = decodeURIComponent(match[1] ?? '');
     if (method === 'GET' && !match[2]) return { route: 'get', id };
     if (method === 'PATCH' && !match[2]) return { route: 'update', id };
     if (method === 'POST' && match[2] === '/quote') return { route: 'quote', id };
     if (method === 'POST' && match[2] === '/submit') return { route: 'submit', id };
+    if (method === 'POST' && match[2] === '/card-session') return { route: 'card-session', id };
     return null;
   }
 
@@ -387,6 +498,8 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
         return update(stored, body);
       case 'submit':
         return submit(stored, headers, body);
+      case 'card-session':
+        return cardSession(stored, body);
     }
   }
 

@@ -339,6 +339,8 @@ describe('<kasu-checkout> step 5: consents', () => {
 
 describe('<kasu-checkout> step 6: payment', () => {
   it('when the methods show, then the step is accessible, email is chosen and an unavailable one says "Próximamente"', async () => {
+    bff.restore();
+    bff = installFakeBff({ card: false });
     const el = await mount();
     await reach(el, 'payment');
     await expect(el).to.be.accessible();
@@ -349,8 +351,8 @@ describe('<kasu-checkout> step 6: payment', () => {
     const transfer = field(el, 'Transferencia bancaria');
     expect(transfer.disabled).to.equal(false);
     expect(description(transfer)).to.equal('Paga desde la app o el portal de tu banco con Khipu.');
-    expect(field(el, 'Tarjeta de crédito o débito').disabled).to.equal(true);
-    expect(description(field(el, 'Tarjeta de crédito o débito'))).to.equal('Próximamente');
+    expect(field(el, 'Tarjeta (cargo recurrente)').disabled).to.equal(true);
+    expect(description(field(el, 'Tarjeta (cargo recurrente)'))).to.equal('Próximamente');
     expect(bff.requestsTo('banks'), 'banks only for customers who choose a transfer').to.have.length(0);
     expect(text(stepRoot(el).querySelector('[part="summary"]'))).to.equal(
       'Vas a contratar Funerario: 12 pagos mensuales de $524.21 (total $6,290.52).',

@@ -7,13 +7,16 @@ import { KasuPayAgainEvent } from './step-events.js';
 
 /**
  * Step 7: the registered purchase: policy number, reference, product, plan and amounts; for a purchase paid with
- * Khipu, where its payment stands.
+ * Khipu or by card, where its payment stands; for a card, the card and the schedule of charges
+ * (`<kasu-card-schedule>`, loaded when needed).
  *
  * @fires kasu-pay-again - the customer wants to go back to Khipu's page to pay
  * @csspart summary - the list of purchase details
  * @csspart policy - the policy number
  * @csspart payment-status - where the Khipu payment stands
  * @csspart payment-button - "Volver a Khipu para pagar" (or "Pagar con Khipu" if they never got there)
+ * @csspart card - the card charged (card purchases)
+ * @csspart schedule - the instalments with their dates, amounts and statuses (card purchases)
  */
 export class KasuStepConfirmation extends LitElement {
   static override styles = [
@@ -76,6 +79,11 @@ export class KasuStepConfirmation extends LitElement {
     this.waitOver = false;
   }
 
+  override updated(): void {
+    // Without it the confirmation still says everything but the schedule.
+    if (this.checkout?.subscription) void import('../card/card-elements.js').catch(() => undefined);
+  }
+
   #onPayAgain(): void {
     this.dispatchEvent(new KasuPayAgainEvent());
   }
@@ -122,7 +130,7 @@ export class KasuStepConfirmation extends LitElement {
     const payment = this.checkout.payment;
     return html`
       <p>${t.confirmationIntro}</p>
-      ${payment?.method === 'khipu' ? this.#renderPayment(payment) : nothing}
+      ${payment && payment.method !== 'email' ? this.#renderPayment(payment) : nothing}
       <dl part="summary">
         <dt>${t.policyNumber}</dt>
         <dd>
@@ -147,6 +155,13 @@ export class KasuStepConfirmation extends LitElement {
       </dl>
       ${order.paymentMethod === 'email'
         ? html`<p>${email ? t.paymentLinkSent(email) : t.paymentLinkSentNoEmail}</p>`
+        : ''}
+      ${this.checkout.subscription
+        ? html`<kasu-card-schedule
+            exportparts="card, schedule"
+            .text=${t}
+            .subscription=${this.checkout.subscription}
+          ></kasu-card-schedule>`
         : ''}
     `;
   }

@@ -1,9 +1,10 @@
 import { LitElement, html, nothing } from 'lit';
-import type { KhipuBank, PaymentMethod, Quote } from '../../shared/contract.js';
+import type { CardSessionResponse, KhipuBank, PaymentMethod, Quote } from '../../shared/contract.js';
+import type { KasuCardFrame } from '../card/kasu-card-frame.js';
 import { describePlan, type Text } from '../i18n.js';
 import { formStyles, tokens } from '../styles.js';
 import { submitButton, choiceError } from './step-parts.js';
-import { KasuBanksRequestEvent, KasuPaymentSubmitEvent } from './step-events.js';
+import { KasuBanksRequestEvent, KasuCardSessionRequestEvent, KasuPaymentSubmitEvent } from './step-events.js';
 
 export type PaymentOption = { method: PaymentMethod; available: boolean };
 
@@ -15,21 +16,40 @@ export type BankList =
   | null;
 
 /**
+ * The card tokenizer frame for this checkout: null until the step asks for it. When it is ready, the card's
+ * elements (card/card-elements.ts, loaded with it) are registered.
+ */
+export type CardSession =
+  | { status: 'loading' }
+  | { status: 'ready'; session: CardSessionResponse }
+  | { status: 'failed' }
+  | null;
+
+/** The parts of `<kasu-card-frame>` this step passes on. */
+const CARD_PARTS = 'card-frame, card, change-card-button, option, field-error';
+
+/**
  * Step 6: how to pay. Methods the BFF lists as unavailable are shown disabled ("Próximamente").
  * Choosing Khipu offers an optional bank list; without it (still loading, or failed) the customer chooses the
- * bank on Khipu's page. Submitting is the purchase: the button stays disabled while it is under way.
+ * bank on Khipu's page. Choosing card shows the gateway's frame and the recurring-charge consent (`<kasu-card-frame>`);
+ * both are required. Submitting is the purchase: the button stays disabled while it is under way.
  *
- * @fires kasu-payment-submit - a payment method (and, for Khipu, maybe a bank) was chosen and the purchase confirmed
+ * @fires kasu-payment-submit - a payment method (and, for Khipu, maybe a bank; for card, the card) was chosen and the
+ *   purchase confirmed
  * @fires kasu-banks-request - Khipu is chosen and `banks` is null
+ * @fires kasu-card-session-request - card is chosen and `cardSession` is null (or failed and card is chosen again)
  * @csspart form - the form
  * @csspart summary - what is being bought
  * @csspart option - one payment method
  * @csspart field - the bank field
  * @csspart label - the bank field's label
  * @csspart input - the bank select
- * @csspart hint - the bank list is loading or could not be loaded
+ * @csspart hint - the bank list is loading or could not be loaded; the card form is loading
  * @csspart field-error - "choose an option"
  * @csspart submit-button - the Confirm purchase button
+ * @csspart card-frame - the card tokenizer frame
+ * @csspart card - the card the frame gave back
+ * @csspart change-card-button - "Cambiar tarjeta"
  */
 export class KasuStepPayment extends LitElement {
   static override styles = [tokens, formStyles];
@@ -42,11 +62,17 @@ export class KasuStepPayment extends LitElement {
     selected: {},
     selectedBank: {},
     banks: { attribute: false },
+    cardSession: { attribute: false },
+    declinedCards: { type: Number },
     pending: { type: Boolean },
     choice: { state: true },
     bankChoice: { state: true },
     missingChoice: { state: true },
   };
+
+  private get cardFrame(): KasuCardFrame | null {
+    return this.renderRoot.querySelector('kasu-card-frame');
+  }
 
   /** What the customer picked here; until then `selected` and `selectedBank` apply. */
   declare private choice: PaymentMethod | null;
@@ -64,6 +90,9 @@ export class KasuStepPayment extends LitElement {
   /** The Khipu bank chosen before, if any. */
   declare selectedBank: string | null;
   declare banks: BankList;
+  declare cardSession: CardSession;
+  /** How many cards the bank declined: each one clears the card in the frame. */
+  declare declinedCards: number;
   declare pending: boolean;
 
   constructor() {
@@ -74,6 +103,8 @@ export class KasuStepPayment extends LitElement {
     this.selected = null;
     this.selectedBank = null;
     this.banks = null;
+    this.cardSession = null;
+    this.declinedCards = 0;
     this.pending = false;
     this.choice = null;
     this.bankChoice = null;
@@ -82,7 +113,9 @@ export class KasuStepPayment extends LitElement {
 
   override updated(): void {
     // Only customers who choose to pay by transfer need the list.
-    if (this.#method() === 'khipu' && this.banks === null) this.dispatchEvent(new KasuBanksRequestEvent());
+    const method = this.#method();
+    if (method === 'khipu' && this.banks === null) this.dispatchEvent(new KasuBanksRequestEvent());
+    if (method === 'card' && this.cardSession === null) this.dispatchEvent(new KasuCardSessionRequestEvent());
   }
 
   #method(): PaymentMethod | null {
@@ -94,6 +127,10 @@ export class KasuStepPayment extends LitElement {
   #onChange(event: Event): void {
     this.choice = (event.target as HTMLInputElement).value as PaymentMethod;
     this.missingChoice = false;
+    // Chosen again after the frame could not be loaded: another try.
+    if (this.choice === 'card' && this.cardSession?.status === 'failed') {
+      this.dispatchEvent(new KasuCardSessionRequestEvent());
+    }
   }
 
   #onBankChange(event: Event): void {
@@ -106,6 +143,13 @@ export class KasuStepPayment extends LitElement {
     const method = this.#method();
     if (!method) {
       this.missingChoice = true;
+      return;
+    }
+    if (method === 'card') {
+      const frame = this.cardFrame;
+      // No frame yet (it is loading): nothing to send.
+      if (!frame?.reportValidity() || !frame.card) return;
+      this.dispatchEvent(new KasuPaymentSubmitEvent(method, null, frame.card));
       return;
     }
     const bank = method === 'khipu' ? (this.bankChoice ?? this.selectedBank) : null;
@@ -163,6 +207,18 @@ export class KasuStepPayment extends LitElement {
     `;
   }
 
+  #renderCard() {
+    const card = this.cardSession;
+    if (card?.status === 'loading') return html`<p part="hint" class="hint">${this.text.cardLoading}</p>`;
+    if (card?.status !== 'ready') return nothing;
+    return html`<kasu-card-frame
+      exportparts=${CARD_PARTS}
+      .text=${this.text}
+      .session=${card.session}
+      .declinedCards=${this.declinedCards}
+    ></kasu-card-frame>`;
+  }
+
   override render() {
     const t = this.text;
     const chosen = this.#method();
@@ -174,6 +230,7 @@ export class KasuStepPayment extends LitElement {
           ${this.methods.map((option) => this.#renderOption(option, chosen))}
         </fieldset>
         ${chosen === 'khipu' ? this.#renderBanks() : nothing}
+        ${chosen === 'card' ? this.#renderCard() : nothing}
         ${choiceError(t, 'payment-error', this.missingChoice)}
         ${submitButton(t, this.pending, t.submitPurchase)}
       </form>

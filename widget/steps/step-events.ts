@@ -2,7 +2,7 @@
  * Intent events the steps send up to `<kasu-checkout>`. Like every kasu event they bubble and are composed;
  * the flow controller stops them once handled, so the host page only sees the documented public events.
  */
-import type { Address, Consents, Contact, PaymentMethod, Product } from '../../shared/contract.js';
+import type { Address, Consents, Contact, PaymentMethod, Product, TokenizedCard } from '../../shared/contract.js';
 
 const OPTIONS = { bubbles: true, composed: true } as const;
 
@@ -59,10 +59,21 @@ export class KasuPaymentSubmitEvent extends Event {
   readonly paymentMethod: PaymentMethod;
   /** Khipu: the bank the customer chose, or null to choose it on Khipu's page. */
   readonly khipuBankId: string | null;
-  constructor(paymentMethod: PaymentMethod, khipuBankId: string | null = null) {
+  /** Card: the tokenizer's card; the customer has also authorised recurring charges. */
+  readonly card: TokenizedCard | null;
+  constructor(paymentMethod: PaymentMethod, khipuBankId: string | null = null, card: TokenizedCard | null = null) {
     super(KasuPaymentSubmitEvent.eventName, OPTIONS);
     this.paymentMethod = paymentMethod;
     this.khipuBankId = khipuBankId;
+    this.card = card;
+  }
+}
+
+/** The payment step needs the card tokenizer frame (the customer chose to pay by card). */
+export class KasuCardSessionRequestEvent extends Event {
+  static readonly eventName = 'kasu-card-session-request';
+  constructor() {
+    super(KasuCardSessionRequestEvent.eventName, OPTIONS);
   }
 }
 
@@ -91,6 +102,7 @@ declare global {
     'kasu-consents-submit': KasuConsentsSubmitEvent;
     'kasu-payment-submit': KasuPaymentSubmitEvent;
     'kasu-banks-request': KasuBanksRequestEvent;
+    'kasu-card-session-request': KasuCardSessionRequestEvent;
     'kasu-pay-again': KasuPayAgainEvent;
   }
 }
