@@ -11,7 +11,8 @@ export default defineConfig({
     target: 'es2022',
     sourcemap: true,
     // Browsers load this bundle as it is (no bundler downstream), so the ES build is minified too.
-    rolldownOptions: { output: { minify: true } },
+    // One entry chunk for what the first step needs (lazy parts import from it instead of splitting it up).
+    rolldownOptions: { output: { minify: true }, preserveEntrySignatures: 'allow-extension' },
     lib: {
       entry: 'widget/index.ts',
       name: 'KasuCheckout',

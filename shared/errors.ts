@@ -70,8 +70,8 @@ export const ERRORS = {
   },
   CARD_DECLINED: {
     status: 402, retryable: false,
-    es: 'Tu banco rechazó el cargo a esta tarjeta. Usa otra tarjeta o elige otra forma de pago.',
-    en: 'Your bank declined the charge on this card. Use another card or choose another payment method.',
+    es: 'Tu banco rechazó el cargo a esta tarjeta. Intenta con otra tarjeta.',
+    en: 'Your bank declined the charge on this card. Please try another card.',
   },
   PAYMENT_METHOD_UNAVAILABLE: {
     status: 422, retryable: false,

@@ -141,4 +141,53 @@ describe('purchase end to end', () => {
     expect(errors).toEqual([]);
     await context.close();
   });
+
+  it('when a customer pays by card, first with a declined card and then with an approving one, then the first instalment is paid and the schedule shown, and no card number ever reached the BFF', async () => {
+    const context = await browser.newContext({ locale: 'es-MX' });
+    const cardPage = await context.newPage();
+    const errors: string[] = [];
+    cardPage.on('pageerror', (error) => errors.push(error.message));
+    // Every request the browser makes, with its body: the card may go to the gateway's page only.
+    const requests: Array<{ url: string; body: string }> = [];
+    cardPage.on('request', (request) => requests.push({ url: request.url(), body: request.postData() ?? '' }));
+
+    const widget = await fillUpToPayment(cardPage, server.url, 'HELG740315MDFRPD02', 'lupita.e2e@example.mx', '55 4444 5555');
+    await widget.getByRole('radio', { name: /Tarjeta \(cargo recurrente\)/ }).check();
+    const typeCard = async (number: string) => {
+      const frame = widget.frameLocator('iframe[title="Datos de tu tarjeta"]');
+      await frame.getByLabel('Número de tarjeta').fill(number);
+      await frame.getByLabel('Vencimiento (MM/AA)').fill('12/30');
+      await frame.getByLabel('Código de seguridad (CVV)').fill('123');
+      await frame.getByLabel('Nombre como aparece en la tarjeta').fill('MARIA GUADALUPE HERNANDEZ');
+      await frame.getByRole('button', { name: 'Guardar tarjeta' }).click();
+      await expect.poll(() => widget.getByText(`Tarjeta terminada en ${number.slice(-4)}`).isVisible()).toBe(true);
+    };
+
+    await typeCard('4000 0000 0000 9995');
+    await widget.getByRole('checkbox', { name: /Autorizo a KASU a cargar a mi tarjeta/ }).check();
+    await widget.getByRole('button', { name: 'Confirmar compra' }).click();
+    await expect.poll(() => widget.getByText(/Tu banco rechazó el cargo/).first().isVisible(), { timeout: 15_000 }).toBe(true);
+
+    await typeCard('4242 4242 4242 4242');
+    const consent = widget.getByRole('checkbox', { name: /Autorizo a KASU a cargar a mi tarjeta/ });
+    if (!(await consent.isChecked())) await consent.check();
+    await widget.getByRole('button', { name: 'Confirmar compra' }).click();
+
+    await expect.poll(() => widget.getByRole('heading', { name: /Tu compra quedó registrada/ }).isVisible(), { timeout: 15_000 }).toBe(true);
+    await expect.poll(() => widget.getByText('Calendario de pagos').isVisible()).toBe(true);
+    await expect.poll(() => widget.getByText('Pagado').first().isVisible()).toBe(true);
+    const [registration] = server.kasuSandbox!.registrations.filter((r) => r.curp === 'HELG740315MDFRPD02');
+    expect(registration).toBeTruthy();
+    const charges = server.cardSandbox!.ledger.filter((e) => e.customerId.startsWith('kc-'));
+    expect(charges.map((e) => [e.responseCode, e.outcome])).toEqual([['51', 'rejected'], ['00', 'approved']]);
+
+    const toBff = requests.filter((r) => !new URL(r.url).pathname.startsWith('/sandbox/card/'));
+    for (const request of toBff) {
+      expect(request.body).not.toMatch(/4242\s?4242\s?4242\s?4242|4000\s?0000\s?0000\s?9995/);
+      expect(request.body).not.toMatch(/"cvv"/i);
+    }
+    expect(toBff.some((r) => r.url.endsWith('/submit'))).toBe(true);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
 });
