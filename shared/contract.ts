@@ -180,7 +180,7 @@ export const CheckoutViewSchema = z.object({
   subscription: z
     .object({
       status: z.enum(['pending_card', 'active', 'past_due', 'cancelled', 'completed']),
-      card: z.object({ brand: z.string(), last4: z.string(), expiry: z.string() }),
+      card: z.object({ brand: z.string(), last4: z.string() }),
       instalments: z.array(InstalmentViewSchema),
     })
     .nullable(),
@@ -218,13 +218,14 @@ export type UpdateCheckoutRequest = z.input<typeof UpdateCheckoutRequestSchema>;
 export const CheckoutResponseSchema = z.object({ checkout: CheckoutViewSchema });
 export type CheckoutResponse = z.infer<typeof CheckoutResponseSchema>;
 
-/** What the card tokenizer frame posts back: never the card number, its CVV or the full expiry date's year. */
+/**
+ * What we keep of the card the tokenizer frame posts back: its token, brand and last 4 digits. The frame's message
+ * also carries the expiry (MM/YY); it is dropped here, so that no card number, CVV or expiry reaches our server.
+ */
 export const TokenizedCardSchema = z.object({
   token: z.string().min(1).max(200),
   last4: z.string().regex(/^\d{4}$/),
   brand: z.string().min(1).max(30),
-  /** MM/YY */
-  expiry: z.string().regex(/^(0[1-9]|1[0-2])\/\d{2}$/),
 });
 export type TokenizedCard = z.infer<typeof TokenizedCardSchema>;
 

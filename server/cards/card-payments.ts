@@ -1,6 +1,6 @@
 /**
  * Card payments with recurring enrollment. The card is typed into the gateway's own tokenizer frame (PCI DSS SAQ A:
- * no card number, CVV or expiry ever reaches us); we keep only its token, brand, last 4 digits and MM/YY. Enrollment
+ * no card number, CVV or expiry ever reaches us); we keep only its token, brand and last 4 digits. Enrollment
  * records the customer's explicit recurring-charge consent, creates the schedule and charges the first instalment
  * at once through the charge engine, which charges every later instalment on its due date.
  */
@@ -26,7 +26,7 @@ export type CardPaymentsConfig = {
   recurringConsent: { version: string; es: string; en: string };
 };
 
-type SubscriptionRow = { id: string; status: string; brand: string; last4: string; expiry: string };
+type SubscriptionRow = { id: string; status: string; brand: string; last4: string };
 
 export class CardPayments {
   constructor(
@@ -95,13 +95,13 @@ export class CardPayments {
         checkoutId: record.id, document: 'recurring_charges', version: this.config.recurringConsent.version,
         url: this.config.tokenizerUrl, accepted: true, ip: context.ip, userAgent: context.userAgent,
       }]);
-      const cardRow = { customerId: this.customerIdFor(record.curp), token: card.token, brand: card.brand, last4: card.last4, expiry: card.expiry };
+      const cardRow = { customerId: this.customerIdFor(record.curp), token: card.token, brand: card.brand, last4: card.last4 };
       if (existing) {
         // Declined before: the new card replaces it and the first instalment is due again now.
         const cardId = `card_${order.id}_${Date.now().toString(36)}`;
         await tx.query(
-          `INSERT INTO payment_cards (id, order_id, customer_id, token, brand, last4, expiry) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-          [cardId, order.id, cardRow.customerId, cardRow.token, cardRow.brand, cardRow.last4, cardRow.expiry],
+          `INSERT INTO payment_cards (id, order_id, customer_id, token, brand, last4) VALUES ($1, $2, $3, $4, $5, $6)`,
+          [cardId, order.id, cardRow.customerId, cardRow.token, cardRow.brand, cardRow.last4],
         );
         await tx.query(`UPDATE subscriptions SET card_id = $2, status = 'active', updated_at = now() WHERE id = $1`, [existing.id, cardId]);
         const { rows } = await tx.query<{ id: string }>(
@@ -129,7 +129,7 @@ export class CardPayments {
 
   private async subscriptionOf(orderId: string): Promise<SubscriptionRow | null> {
     const { rows } = await this.db.query<SubscriptionRow>(
-      `SELECT s.id, s.status, c.brand, c.last4, c.expiry FROM subscriptions s JOIN payment_cards c ON c.id = s.card_id WHERE s.order_id = $1`,
+      `SELECT s.id, s.status, c.brand, c.last4 FROM subscriptions s JOIN payment_cards c ON c.id = s.card_id WHERE s.order_id = $1`,
       [orderId],
     );
     return rows[0] ?? null;
@@ -144,7 +144,7 @@ export class CardPayments {
     );
     return {
       status: subscription.status as 'pending_card' | 'active' | 'past_due' | 'cancelled' | 'completed',
-      card: { brand: subscription.brand, last4: subscription.last4, expiry: subscription.expiry },
+      card: { brand: subscription.brand, last4: subscription.last4 },
       instalments: rows.map((row): InstalmentView => ({
         number: row.number, dueDate: row.due_date, amount: Number(row.amount_centavos), status: row.status as InstalmentView['status'],
       })),

@@ -8,7 +8,7 @@ const id = (prefix: string) => `${prefix}_${randomBytes(12).toString('base64url'
 export type NewSubscription = {
   orderId: string;
   /** Only what the tokenizer gave back: never a card number or CVV. */
-  card: { customerId: string; token: string; brand: string; last4: string; expiry: string };
+  card: { customerId: string; token: string; brand: string; last4: string };
   currency: string;
   instalmentAmount: number;
   instalments: number;
@@ -23,8 +23,8 @@ export type NewSubscription = {
 export async function createSubscription(tx: Queryable, input: NewSubscription): Promise<{ subscriptionId: string; instalmentIds: string[] }> {
   const cardId = id('card');
   await tx.query(
-    `INSERT INTO payment_cards (id, order_id, customer_id, token, brand, last4, expiry) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-    [cardId, input.orderId, input.card.customerId, input.card.token, input.card.brand, input.card.last4, input.card.expiry],
+    `INSERT INTO payment_cards (id, order_id, customer_id, token, brand, last4) VALUES ($1, $2, $3, $4, $5, $6)`,
+    [cardId, input.orderId, input.card.customerId, input.card.token, input.card.brand, input.card.last4],
   );
   const subscriptionId = id('sub');
   await tx.query(

@@ -154,7 +154,7 @@ CREATE TABLE webhook_attempts (
   {
     id: '003-card-subscriptions',
     sql: `
--- A tokenised card: only the gateway's token, brand, last 4 digits and expiry. Never a card number or CVV.
+-- A tokenised card: only the gateway's token, brand and last 4 digits. Never a card number, CVV or expiry.
 CREATE TABLE payment_cards (
   id text PRIMARY KEY,
   order_id text NOT NULL REFERENCES orders (id),
@@ -162,7 +162,6 @@ CREATE TABLE payment_cards (
   token text NOT NULL,
   brand text NOT NULL,
   last4 text NOT NULL,
-  expiry text NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now()
 );
 

@@ -99,7 +99,7 @@ export function adminRoutes(deps: {
       limit: z.coerce.number().int().min(1).max(200).default(50),
     }), req.query);
     const { rows } = await deps.db.query(
-      `SELECT s.id, s.status, s.pay_day, s.created_at, s.cancelled_at, o.reference, c.brand, c.last4, c.expiry
+      `SELECT s.id, s.status, s.pay_day, s.created_at, s.cancelled_at, o.reference, c.brand, c.last4
        FROM subscriptions s JOIN orders o ON o.id = s.order_id JOIN payment_cards c ON c.id = s.card_id
        WHERE ($1::text IS NULL OR s.status = $1) ORDER BY s.created_at DESC LIMIT $2`,
       [status ?? null, limit],

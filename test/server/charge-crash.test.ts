@@ -56,7 +56,7 @@ describe('card charges across crashes and processes on PostgreSQL', () => {
         [`ord_cr${n}`, reference, `chk_cr${n}`, 10_000 * instalments, instalments],
       );
       await t.db.transaction((tx) => createSubscription(tx, {
-        orderId: `ord_cr${n}`, card: { customerId, token: cardToken, brand: 'visa', last4: '4242', expiry: '12/30' },
+        orderId: `ord_cr${n}`, card: { customerId, token: cardToken, brand: 'visa', last4: '4242' },
         currency: 'MXN', instalmentAmount: 10_000, instalments, firstChargeDate: '2026-12-01', payDay: 1, firstDueAt: T0,
       }));
     }

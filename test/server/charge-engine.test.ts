@@ -71,7 +71,7 @@ describe.each(ENGINES)('card charge engine on %s', (engine) => {
       [`ord_${n}`, reference, `chk_${n}`, 50_000 * instalments, instalments],
     );
     const created = await t.db.transaction((tx) => createSubscription(tx, {
-      orderId: `ord_${n}`, card: { customerId: card.customerId, token: card.token, brand: card.brand, last4: card.last4, expiry: card.expiry },
+      orderId: `ord_${n}`, card: { customerId: card.customerId, token: card.token, brand: card.brand, last4: card.last4 },
       currency: 'MXN', instalmentAmount: 50_000, instalments, firstChargeDate: '2026-12-01', payDay: 1, firstDueAt: T0,
     }));
     return { reference, ...created };

@@ -422,8 +422,8 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
     if (!order || !view.payment || !request.card) throw new Error('enroll before registration');
     const declined = declineNextCard;
     declineNextCard = false;
-    const { brand, last4, expiry } = request.card;
-    const card = { brand, last4, expiry };
+    const { brand, last4 } = request.card;
+    const card = { brand, last4 };
     const instalments = Array.from({ length: order.instalments }, (_, index) => {
       const due = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() + index, today.getUTCDate()));
       const paid = index === 0 && !declined;
