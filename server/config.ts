@@ -82,6 +82,8 @@ const EnvSchema = z
     CARD_TIMEOUT_MS: positiveInt(15_000),
     /** How often due instalments are charged. */
     CARD_CHARGE_INTERVAL_SECONDS: positiveInt(300),
+    /** How long a charge run owns an instalment; a crashed instance's instalments are taken over after this. */
+    CARD_CHARGE_LEASE_SECONDS: positiveInt(120),
     LEGAL_RECURRING_VERSION: z.string().min(1).default('domiciliacion-2026-11'),
     TUPAY_BASE_URL: optionalUrl,
     TUPAY_ACCESS_KEY: optionalString,
@@ -173,6 +175,7 @@ export type Config = {
     auth: { encoding: 'hex' | 'base64' };
     timeouts: { connectMs: number; headersMs: number; bodyMs: number };
     chargeIntervalSeconds: number;
+    chargeLeaseSeconds: number;
     recurringConsentVersion: string;
     userAgent: string;
   } | null;
@@ -248,6 +251,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
           auth: { encoding: env.CARD_AUTH_ENCODING },
           timeouts: { connectMs: Math.min(env.CARD_TIMEOUT_MS, 5_000), headersMs: env.CARD_TIMEOUT_MS, bodyMs: env.CARD_TIMEOUT_MS },
           chargeIntervalSeconds: env.CARD_CHARGE_INTERVAL_SECONDS,
+          chargeLeaseSeconds: env.CARD_CHARGE_LEASE_SECONDS,
           recurringConsentVersion: env.LEGAL_RECURRING_VERSION,
           userAgent: 'kasu-checkout/0.1',
         }

@@ -136,7 +136,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       }, { logger: logger.child({ provider: 'card' }) })
     : null;
   const charges = config.card && cardClient
-    ? new ChargeEngine(db, cardClient, { ...DEFAULT_CHARGE_ENGINE_CONFIG, merchantWebhookUrl: config.merchantWebhooks.url },
+    ? new ChargeEngine(db, cardClient, {
+      ...DEFAULT_CHARGE_ENGINE_CONFIG, leaseSeconds: config.card.chargeLeaseSeconds, merchantWebhookUrl: config.merchantWebhooks.url,
+    },
       logger.child({ component: 'card-charges' }))
     : null;
   const cards = config.card && cardClient && charges

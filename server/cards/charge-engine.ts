@@ -37,10 +37,14 @@ export const DEFAULT_CHARGE_ENGINE_CONFIG: Omit<ChargeEngineConfig, 'merchantWeb
   unknownRetrySeconds: 300,
 };
 
-export type RunResult = { leased: number; approved: number; declined: number; unknown: number; review: number; pastDue: number };
+export type RunResult = {
+  leased: number; approved: number; declined: number; unknown: number; review: number; pastDue: number;
+  /** Leased, but another run took it over before this one could send (its lease had run out). */
+  skipped: number;
+};
 
 type Due = {
-  id: string; subscription_id: string; number: number; currency: string; amount_centavos: number; declines: number;
+  id: string; lease_token: string; subscription_id: string; number: number; currency: string; amount_centavos: number; declines: number;
   reference: string; order_id: string; customer_id: string; token: string; instalments: number;
 };
 
@@ -56,7 +60,7 @@ export class ChargeEngine {
 
   /** Charges every instalment due at `now` (a clock override for tests and the sandbox; the real clock otherwise). */
   async runDue(now: Date = new Date()): Promise<RunResult> {
-    const result: RunResult = { leased: 0, approved: 0, declined: 0, unknown: 0, review: 0, pastDue: 0 };
+    const result: RunResult = { leased: 0, approved: 0, declined: 0, unknown: 0, review: 0, pastDue: 0, skipped: 0 };
     for (;;) {
       const due = await this.lease(now);
       if (due.length === 0) return result;
@@ -84,13 +88,15 @@ export class ChargeEngine {
   async chargeNow(instalmentId: string, now: Date = new Date()): Promise<keyof Omit<RunResult, 'leased'> | null> {
     const [due] = await this.lease(now, instalmentId);
     if (!due) return null;
-    return this.chargeOne(due, now, { enrollment: true });
+    const outcome = await this.chargeOne(due, now, { enrollment: true });
+    return outcome === 'skipped' ? null : outcome;
   }
 
   private async lease(now: Date, onlyId: string | null = null): Promise<Due[]> {
     const { rows } = await this.db.query<Due>(
       `WITH leased AS (
-         UPDATE instalments SET locked_until = now() + make_interval(secs => $2), updated_at = now()
+         UPDATE instalments SET locked_until = now() + make_interval(secs => $2), lease_token = gen_random_uuid()::text,
+           updated_at = now()
          WHERE id IN (
            SELECT i.id FROM instalments i JOIN subscriptions s ON s.id = i.subscription_id
            WHERE i.status = 'scheduled' AND s.status = 'active' AND i.next_attempt_at <= $1
@@ -99,7 +105,7 @@ export class ChargeEngine {
            LIMIT $3
            FOR UPDATE OF i SKIP LOCKED)
          RETURNING *)
-       SELECT l.id, l.subscription_id, l.number, l.currency, l.amount_centavos, l.declines,
+       SELECT l.id, l.lease_token, l.subscription_id, l.number, l.currency, l.amount_centavos, l.declines,
               o.reference, o.id AS order_id, o.instalments, c.customer_id, c.token
        FROM leased l
        JOIN subscriptions s ON s.id = l.subscription_id
@@ -112,6 +118,7 @@ export class ChargeEngine {
 
   private async chargeOne(instalment: Due, now: Date, options: { enrollment?: boolean } = {}): Promise<keyof Omit<RunResult, 'leased'>> {
     const attempt = await this.attemptToSend(instalment);
+    if (!attempt) return 'skipped';
     const log = this.logger.child({ instalmentId: instalment.id, merchantOrderId: attempt.merchant_order_id, sends: attempt.sends });
     let charge: CardCharge;
     try {
@@ -146,9 +153,19 @@ export class ChargeEngine {
     return this.declined(instalment, attempt, charge, now, log);
   }
 
-  /** The attempt to send: the unfinished one (same merchantOrderId), or a new one written before any call. */
-  private async attemptToSend(instalment: Due): Promise<Attempt> {
+  /**
+   * The attempt to send: the unfinished one (same merchantOrderId), or a new one written before any call. First the
+   * lease is renewed, fenced by its token, so that it covers this one gateway call: a batch that took longer than
+   * its lease finds its later instalments taken over and skips them (null) instead of sending them a second time.
+   */
+  private async attemptToSend(instalment: Due): Promise<Attempt | null> {
     return this.db.transaction(async (tx) => {
+      const renewed = await tx.query(
+        `UPDATE instalments SET locked_until = now() + make_interval(secs => $3)
+         WHERE id = $1 AND lease_token = $2 AND status = 'scheduled'`,
+        [instalment.id, instalment.lease_token, this.config.leaseSeconds],
+      );
+      if (renewed.rowCount !== 1) return null;
       const { rows } = await tx.query<Attempt>(
         'SELECT id, attempt, merchant_order_id, status, sends FROM charge_attempts WHERE instalment_id = $1 ORDER BY attempt DESC LIMIT 1',
         [instalment.id],

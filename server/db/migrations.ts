@@ -188,6 +188,7 @@ CREATE TABLE instalments (
   declines integer NOT NULL DEFAULT 0,
   next_attempt_at timestamptz,
   locked_until timestamptz,
+  lease_token text,
   paid_at timestamptz,
   updated_at timestamptz NOT NULL DEFAULT now(),
   UNIQUE (subscription_id, number)
