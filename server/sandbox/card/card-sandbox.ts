@@ -50,10 +50,9 @@
  *   preflight, which it never grants. (A real gateway would also bind the page to a server-issued session.)
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
+import { serveStandalone } from '../standalone.js';
 import { verifyCardAuth, type CardAuthOptions } from '../../providers/card/card-auth.js';
 
 export type CardSandboxMerchant = { merchantId: string; key: string };
@@ -732,29 +731,9 @@ export function createCardSandbox(options: CardSandboxOptions = {}): {
 export async function startCardSandbox(
   options: CardSandboxOptions & { port?: number; host?: string } = {},
 ): Promise<{ url: string; state: CardSandboxState; close(): Promise<void> }> {
-  const sandbox = createCardSandbox(options);
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(sandbox.router);
-  app.use((_req: Request, res: Response) => {
-    res.status(404).json({ isSuccess: false, errors: [{ key: 'ResourceNotFoundException', value: ['Unknown resource'] }] });
-  });
-  const host = options.host ?? '127.0.0.1';
-  const server = createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    state: sandbox.state,
-    async close() {
-      await sandbox.close();
-      await new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      });
-    },
-  };
+  return serveStandalone(
+    createCardSandbox(options),
+    { isSuccess: false, errors: [{ key: 'ResourceNotFoundException', value: ['Unknown resource'] }] },
+    options,
+  );
 }

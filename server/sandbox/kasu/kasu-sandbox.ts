@@ -6,10 +6,9 @@
  * or run alone with main.ts.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
+import { serveStandalone } from '../standalone.js';
 import { curpCheckDigit, parseCurp } from '../../../shared/curp.js';
 
 export type KasuSandboxOptions = {
@@ -369,27 +368,5 @@ export function createKasuSandbox(options: KasuSandboxOptions = {}): { router: R
 export async function startKasuSandbox(
   options: KasuSandboxOptions & { port?: number; host?: string } = {},
 ): Promise<{ url: string; state: KasuSandboxState; close(): Promise<void> }> {
-  const { router, state } = createKasuSandbox(options);
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(router);
-  app.use((_req: Request, res: Response) => {
-    res.status(404).json({ ok: false, mensaje: 'Petición desconocida' });
-  });
-  const host = options.host ?? '127.0.0.1';
-  const server = createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    state,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
+  return serveStandalone(createKasuSandbox(options), { ok: false, mensaje: 'Petición desconocida' }, options);
 }

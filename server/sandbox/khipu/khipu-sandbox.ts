@@ -22,10 +22,9 @@
  *   status done with status_detail reversed. Cancelling on the payment page leaves the payment pending.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
+import { serveStandalone } from '../standalone.js';
 import {
   khipuAuthorizationReceiver,
   splitKhipuUrl,
@@ -969,29 +968,5 @@ export function createKhipuSandbox(options: KhipuSandboxOptions = {}): {
 export async function startKhipuSandbox(
   options: KhipuSandboxOptions & { port?: number; host?: string } = {},
 ): Promise<{ url: string; state: KhipuSandboxState; close(): Promise<void> }> {
-  const sandbox = createKhipuSandbox(options);
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(sandbox.router);
-  app.use((_req: Request, res: Response) => {
-    res.status(404).json({ status: 404, message: 'Recurso desconocido' });
-  });
-  const host = options.host ?? '127.0.0.1';
-  const server = createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    state: sandbox.state,
-    async close() {
-      await sandbox.close();
-      await new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      });
-    },
-  };
+  return serveStandalone(createKhipuSandbox(options), { status: 404, message: 'Recurso desconocido' }, options);
 }
