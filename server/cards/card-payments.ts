@@ -89,6 +89,8 @@ export class CardPayments {
       await this.charge(first.rows[0].id, order);
       return;
     }
+    // Only a subscription waiting for a card after a decline takes a new one; a cancelled one stays cancelled.
+    if (existing && existing.status !== 'pending_card') throw new AppError('CHECKOUT_CLOSED');
     const now = this.now();
     const instalmentId = await this.db.transaction(async (tx) => {
       await insertConsentEvents(tx, [{

@@ -122,6 +122,19 @@ describe.each(ENGINES)('card payments through the BFF on %s', (engine) => {
     expect(charged.map((e) => [e.merchantOrderId.slice(-4), e.outcome])).toEqual([['-1-1', 'rejected'], ['-1-2', 'approved']]);
   });
 
+  it('when the merchant cancelled a subscription waiting for another card, then a new card does not bring it back', async () => {
+    const { id, token } = await readyCheckout(1);
+    await submit(id, token, `declined2-${id}`, { card: await tokenize(id, token, CARDS.decline), recurringConsent: true });
+    const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const list = await call('GET', '/admin/subscriptions?status=pending_card', { headers: admin });
+    const reference = CheckoutResponseSchema.parse((await call('GET', `/v1/checkouts/${id}`, { token })).body).checkout.order!.reference;
+    const subscription = list.body.subscriptions.find((s: { reference: string }) => s.reference === reference);
+    expect((await call('POST', `/admin/subscriptions/${subscription.id}/cancel`, { headers: admin })).status).toBe(200);
+    const again = await submit(id, token, `after-cancel-${id}`, { card: await tokenize(id, token, CARDS.approve), recurringConsent: true });
+    expect({ status: again.status, code: again.body.error.code }).toEqual({ status: 409, code: 'CHECKOUT_CLOSED' });
+    expect(server.cardSandbox!.ledger.filter((e) => e.merchantOrderId.startsWith(reference) && e.outcome === 'approved')).toHaveLength(0);
+  });
+
   it('when the recurring consent or the card is missing, then VALIDATION_FAILED and nothing is registered with KASU', async () => {
     const { id, token, curp } = await readyCheckout(0);
     const card = await tokenize(id, token, CARDS.approve);
