@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ProviderError } from '../../server/errors.js';
+import { failure } from '../support/provider-errors.js';
 import { createMemoryLogger } from '../../server/log.js';
 import { isDuplicateMerchantOrder } from '../../server/providers/card/card-api.js';
 import { verifyCardAuth } from '../../server/providers/card/card-auth.js';
@@ -43,14 +43,6 @@ function makeClient(overrides: Partial<CardConfig> = {}, logger = createMemoryLo
   return client;
 }
 
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const error: unknown = await promise.then(
-    () => new Error('expected the call to fail'),
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(ProviderError);
-  return error as ProviderError;
-}
 
 const CUSTOMER = {
   customerId: 'KSU0001',

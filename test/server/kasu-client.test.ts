@@ -1,8 +1,9 @@
 import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { failure } from '../support/provider-errors.js';
 import { sendJson, startStubServer } from '../support/stub-server.js';
-import { AppError, ProviderError } from '../../server/errors.js';
+import { AppError, type ProviderError } from '../../server/errors.js';
 import { createMemoryLogger } from '../../server/log.js';
 import { KasuClient, type KasuConfig, type KasuRegistration } from '../../server/providers/kasu/kasu-client.js';
 import {
@@ -86,15 +87,6 @@ function registration(curp: string, overrides: Partial<KasuRegistration> = {}): 
   };
 }
 
-/** The error a call fails with (the test fails if it succeeds). */
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const error: unknown = await promise.then(
-    () => new Error('expected the call to fail'),
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(ProviderError);
-  return error as ProviderError;
-}
 
 type Captured = { path: string; headers: IncomingMessage['headers']; body: Record<string, unknown> };
 

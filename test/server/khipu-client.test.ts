@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { failure } from '../support/provider-errors.js';
 import { sendJson, startStubServer, type StubRequest } from '../support/stub-server.js';
-import { ProviderError } from '../../server/errors.js';
 import { createMemoryLogger } from '../../server/log.js';
 import { KhipuClient, type KhipuConfig } from '../../server/providers/khipu/khipu-client.js';
 import { khipuAuthorization } from '../../server/providers/khipu/signature.js';
@@ -49,15 +49,6 @@ function makeClient(overrides: Partial<KhipuConfig> = {}, logger = createMemoryL
   return client;
 }
 
-/** The error a call fails with (the test fails if it succeeds). */
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const error: unknown = await promise.then(
-    () => new Error('expected the call to fail'),
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(ProviderError);
-  return error as ProviderError;
-}
 
 const ORDER = {
   subject: 'KASU Funerario · KSU-0001',

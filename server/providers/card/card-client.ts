@@ -4,12 +4,12 @@
  * Card numbers never reach this server: the customer types them into the gateway's tokenizer, we only see tokens.
  * The key, the Authorization header and card tokens never reach a log line, an error message or an error's detail.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { ErrorCode } from '../../../shared/errors.js';
 import { centavosToDecimal, decimalToCentavos } from '../../../shared/money.js';
 import { ProviderError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { parseProviderAnswer, type ProviderAnswer } from '../provider-answer.js';
+import { parseProviderAnswer, providerAgent, type ProviderAnswer } from '../provider-http.js';
 import type { CardApi, CardCharge, CardCustomerInput, CardOnFile, ChargeTokenInput } from './card-api.js';
 import { cardAuthHeaders, type CardAuthEncoding } from './card-auth.js';
 import {
@@ -74,12 +74,7 @@ export class CardClient implements CardApi {
     this.#ownsDispatcher = !options.dispatcher;
     this.#dispatcher =
       options.dispatcher ??
-      new Agent({
-        connect: { timeout: config.timeouts.connectMs },
-        headersTimeout: config.timeouts.headersMs,
-        bodyTimeout: config.timeouts.bodyMs,
-        connections: 16,
-      });
+      providerAgent(config.timeouts);
   }
 
   async ensureCustomer(input: CardCustomerInput): Promise<{ created: boolean }> {

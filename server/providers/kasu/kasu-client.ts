@@ -4,12 +4,12 @@
  * The private key only ever feeds the HMAC; neither it nor a token reaches a log line or an error.
  */
 import { createHmac } from 'node:crypto';
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { Product } from '../../../shared/contract.js';
 import type { ErrorCode } from '../../../shared/errors.js';
 import { pesosToCentavos, type Centavos } from '../../../shared/money.js';
 import { AppError, ProviderError } from '../../errors.js';
-import { parseProviderAnswer, type ProviderAnswer } from '../provider-answer.js';
+import { parseProviderAnswer, providerAgent, type ProviderAnswer } from '../provider-http.js';
 import type { Logger } from '../../log.js';
 import {
   KasuErrorBodySchema,
@@ -129,12 +129,7 @@ export class KasuClient {
     this.#ownsDispatcher = !options.dispatcher;
     this.#dispatcher =
       options.dispatcher ??
-      new Agent({
-        connect: { timeout: config.timeouts.connectMs },
-        headersTimeout: config.timeouts.headersMs,
-        bodyTimeout: config.timeouts.bodyMs,
-        connections: 16,
-      });
+      providerAgent(config.timeouts);
   }
 
   /** token_full (cached): proves RENAPO knows the CURP; returns the RENAPO name. 417 -> CURP_REJECTED. */

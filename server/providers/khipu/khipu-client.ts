@@ -3,12 +3,12 @@
  * sent, JSON answers parsed with zod, every failure mapped to one of our codes. The secret only feeds the HMAC; it,
  * the Authorization header and notification tokens never reach a log line, an error message or an error's detail.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import type { ErrorCode } from '../../../shared/errors.js';
 import { centavosToDecimal, type Centavos } from '../../../shared/money.js';
 import { ProviderError } from '../../errors.js';
-import { parseProviderAnswer, type ProviderAnswer } from '../provider-answer.js';
+import { parseProviderAnswer, providerAgent, type ProviderAnswer } from '../provider-http.js';
 import type { Logger } from '../../log.js';
 import type {
   CreatedPayment,
@@ -100,12 +100,7 @@ export class KhipuClient implements KhipuApi {
     this.#ownsDispatcher = !options.dispatcher;
     this.#dispatcher =
       options.dispatcher ??
-      new Agent({
-        connect: { timeout: config.timeouts.connectMs },
-        headersTimeout: config.timeouts.headersMs,
-        bodyTimeout: config.timeouts.bodyMs,
-        connections: 16,
-      });
+      providerAgent(config.timeouts);
   }
 
   async banks(): Promise<KhipuBankItem[]> {

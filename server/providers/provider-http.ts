@@ -1,6 +1,19 @@
-/** What every provider adapter does with an HTTP answer's body: parse it with zod or fail retryably. */
+/** What every provider adapter shares: its own connection pool with explicit timeouts, and parsing answers. */
+import { Agent } from 'undici';
 import type { z } from 'zod';
 import { ProviderError } from '../errors.js';
+
+export type ProviderTimeouts = { connectMs: number; headersMs: number; bodyMs: number };
+
+/** One provider's connection pool: explicit connect, headers and body timeouts, a bounded number of connections. */
+export function providerAgent(timeouts: ProviderTimeouts): Agent {
+  return new Agent({
+    connect: { timeout: timeouts.connectMs },
+    headersTimeout: timeouts.headersMs,
+    bodyTimeout: timeouts.bodyMs,
+    connections: 16,
+  });
+}
 
 export type ProviderAnswer = { status: number; headers: Record<string, string | string[] | undefined>; text: string };
 
