@@ -4,7 +4,7 @@
  * records the customer's explicit recurring-charge consent, creates the schedule and charges the first instalment
  * at once through the charge engine, which charges every later instalment on its due date.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { CardSessionResponse, InstalmentView, SubmitRequest } from '../../shared/contract.js';
 import { AppError } from '../errors.js';
 import type { Database } from '../db/database.js';
@@ -100,7 +100,7 @@ export class CardPayments {
       const cardRow = { customerId: this.customerIdFor(record.curp), token: card.token, brand: card.brand, last4: card.last4 };
       if (existing) {
         // Declined before: the new card replaces it and the first instalment is due again now.
-        const cardId = `card_${order.id}_${Date.now().toString(36)}`;
+        const cardId = `card_${randomBytes(12).toString('base64url')}`;
         await tx.query(
           `INSERT INTO payment_cards (id, order_id, customer_id, token, brand, last4) VALUES ($1, $2, $3, $4, $5, $6)`,
           [cardId, order.id, cardRow.customerId, cardRow.token, cardRow.brand, cardRow.last4],
