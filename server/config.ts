@@ -165,6 +165,12 @@ export type Config = {
     userAgent: string;
   } | null;
   merchantWebhooks: { url: string | null; secret: string; dispatchIntervalMs: number };
+  tupay: {
+    /** null in sandbox mode without TUPAY_BASE_URL: the built-in simulator. */
+    baseUrl: string | null;
+    accessKey: string;
+    secretKey: string;
+  };
   /** null when this deployment does not take cards (live mode without credentials). */
   card: {
     /** null in sandbox mode without CARD_BASE_URL: the built-in simulator. */
@@ -256,6 +262,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
           userAgent: 'kasu-checkout/0.1',
         }
       : null,
+    tupay: {
+      baseUrl: env.TUPAY_BASE_URL ?? (sandbox ? null : 'https://merchants-api.tupayonline.com'),
+      accessKey: env.TUPAY_ACCESS_KEY ?? SANDBOX.TUPAY_ACCESS_KEY,
+      secretKey: env.TUPAY_SECRET_KEY ?? SANDBOX.TUPAY_SECRET_KEY,
+    },
     merchantWebhooks: {
       url: env.MERCHANT_WEBHOOK_URL ?? null,
       secret: env.MERCHANT_WEBHOOK_SECRET ?? SANDBOX.MERCHANT_WEBHOOK_SECRET,

@@ -20,6 +20,7 @@ import { startIntervalJob } from './jobs/interval-job.js';
 import { createKasuSandbox, type KasuSandboxState } from './sandbox/kasu/kasu-sandbox.js';
 import { createKhipuSandbox, type KhipuSandboxState } from './sandbox/khipu/khipu-sandbox.js';
 import { createCardSandbox, type CardSandboxState } from './sandbox/card/card-sandbox.js';
+import { createTupaySandbox } from './sandbox/tupay/tupay-sandbox.js';
 import { CardClient } from './providers/card/card-client.js';
 import { ChargeEngine, DEFAULT_CHARGE_ENGINE_CONFIG } from './cards/charge-engine.js';
 import { CardPayments } from './cards/card-payments.js';
@@ -83,6 +84,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   let kasuSandbox: KasuSandboxState | null = null;
   let khipuSandbox: ReturnType<typeof createKhipuSandbox> | null = null;
   let cardSandbox: ReturnType<typeof createCardSandbox> | null = null;
+  let tupaySandbox: ReturnType<typeof createTupaySandbox> | null = null;
   if (config.mode === 'sandbox') {
     const kasu = createKasuSandbox();
     sandboxes['/sandbox/kasu'] = kasu.router;
@@ -102,6 +104,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       });
       sandboxes['/sandbox/card'] = cardSandbox.router;
     }
+    tupaySandbox = createTupaySandbox({ accessKey: config.tupay.accessKey, secretKey: config.tupay.secretKey });
+    sandboxes['/sandbox/tupay'] = tupaySandbox.router;
   }
 
   const kasu = new KasuClient(
@@ -228,6 +232,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       });
       await khipuSandbox?.close();
       await cardSandbox?.close();
+      await tupaySandbox?.close();
       await cardClient?.close();
       await webhooks.close();
       await kasu.close();

@@ -280,6 +280,19 @@ describe('BFF service endpoints', () => {
     expect(response.headers.get('access-control-allow-headers')).toMatch(/Idempotency-Key/);
   });
 
+  it('when the BFF runs in sandbox mode, then every provider simulator answers under /sandbox', async () => {
+    const login = await fetch(`${server.url}/sandbox/tupay/v1/auth/login`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ accessKey: 'sandbox@kasu.example', secretKey: 'sandbox-tupay-secret' }),
+    });
+    expect(login.status).toBe(200);
+    expect(login.headers.get('set-cookie')).toMatch(/^BEARER_TOKEN=/);
+    const banks = await apiClient(server.url)('GET', '/v1/khipu/banks');
+    expect(banks.status).toBe(200);
+    const kasu = await fetch(`${server.url}/sandbox/kasu`, { method: 'GET' });
+    expect(kasu.status).toBe(405);
+  });
+
   it('when an unknown API path is called, then 404 in the error envelope', async () => {
     const { status, body } = await apiClient(server.url)('GET', '/v1/nothing-here');
     expect(status).toBe(404);
