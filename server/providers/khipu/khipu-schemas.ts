@@ -42,8 +42,8 @@ const OptionalText = z
 
 const OptionalBoolean = z.boolean().nullish().transform((value) => value ?? null);
 
-/** 10 PaymentsResponse */
-export const PaymentsResponseSchema = z.object({
+/** 11 PaymentsCreateResponse */
+export const PaymentsCreateResponseSchema = z.object({
   payment_id: z.string().min(1),
   payment_url: z.string().min(1),
   simplified_transfer_url: OptionalText,
@@ -51,6 +51,11 @@ export const PaymentsResponseSchema = z.object({
   webpay_url: OptionalText,
   app_url: OptionalText,
   ready_for_terminal: z.boolean().nullish().transform((value) => value ?? false),
+});
+export type PaymentsCreateResponse = z.output<typeof PaymentsCreateResponseSchema>;
+
+/** 10 PaymentsResponse: every field of PaymentsCreateResponse, and the payment's data and state. */
+export const PaymentsResponseSchema = PaymentsCreateResponseSchema.extend({
   notification_token: OptionalText,
   receiver_id: LongId,
   conciliation_date: OptionalText,
@@ -84,18 +89,6 @@ export const PaymentsResponseSchema = z.object({
   funds_source: OptionalText,
 });
 export type PaymentsResponse = z.output<typeof PaymentsResponseSchema>;
-
-/** 11 PaymentsCreateResponse */
-export const PaymentsCreateResponseSchema = z.object({
-  payment_id: z.string().min(1),
-  payment_url: z.string().min(1),
-  simplified_transfer_url: OptionalText,
-  transfer_url: OptionalText,
-  webpay_url: OptionalText,
-  app_url: OptionalText,
-  ready_for_terminal: z.boolean().nullish().transform((value) => value ?? false),
-});
-export type PaymentsCreateResponse = z.output<typeof PaymentsCreateResponseSchema>;
 
 /** 12 ReceiversCreateResponse (the document says String; a Long is accepted as for payments). */
 export const ReceiversCreateResponseSchema = z.object({
