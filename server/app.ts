@@ -14,6 +14,7 @@ import { v1Routes } from './http/v1-routes.js';
 import { openApiDocument } from './http/openapi.js';
 import { demoPage, DEMO_CSS, DEMO_CSP } from './demo/demo-page.js';
 import { webhookRoutes } from './http/webhook-routes.js';
+import type { ReconciliationService } from './reconciliation/reconciliation-service.js';
 import { adminRoutes, type AdminJobs } from './http/admin-routes.js';
 import type { KhipuPayments } from './payments/khipu-payments.js';
 import type { KhipuApi } from './providers/khipu/khipu-api.js';
@@ -28,6 +29,7 @@ export type AppDeps = {
   khipuBanks: Pick<KhipuApi, 'banks'> | null;
   adminToken: string | undefined;
   jobs: AdminJobs;
+  reconciliation: ReconciliationService;
   merchantWebhookUrl: string | null;
   /** Directory of the built widget (vite build output). */
   widgetDir: string;
@@ -60,6 +62,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/webhooks', webhookRoutes(deps.khipu));
   app.use('/admin', adminRoutes({
     db: deps.db, adminToken: deps.adminToken, khipu: deps.khipu, jobs: deps.jobs, merchantWebhookUrl: deps.merchantWebhookUrl,
+    reconciliation: deps.reconciliation,
   }));
 
   // The widget is public code that partner pages load cross-origin as a module script, so it is CORS-open.

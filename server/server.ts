@@ -20,7 +20,10 @@ import { startIntervalJob } from './jobs/interval-job.js';
 import { createKasuSandbox, type KasuSandboxState } from './sandbox/kasu/kasu-sandbox.js';
 import { createKhipuSandbox, type KhipuSandboxState } from './sandbox/khipu/khipu-sandbox.js';
 import { createCardSandbox, type CardSandboxState } from './sandbox/card/card-sandbox.js';
-import { createTupaySandbox } from './sandbox/tupay/tupay-sandbox.js';
+import { createTupaySandbox, customerPays, type TupaySandboxState } from './sandbox/tupay/tupay-sandbox.js';
+import { TupayClient } from './providers/tupay/tupay-client.js';
+import { ReconciliationService } from './reconciliation/reconciliation-service.js';
+import { DEFAULT_STATUS_SETS } from './reconciliation/reconciliation.js';
 import { CardClient } from './providers/card/card-client.js';
 import { ChargeEngine, DEFAULT_CHARGE_ENGINE_CONFIG } from './cards/charge-engine.js';
 import { CardPayments } from './cards/card-payments.js';
@@ -39,7 +42,9 @@ export type RunningServer = {
   khipu: KhipuPayments | null;
   webhooks: MerchantWebhookDispatcher;
   /** Background jobs by name; `runNow()` runs one at once (tests, admin API). */
-  jobs: Record<'webhooks' | 'khipu-poll' | 'card-charges', { runNow(): Promise<unknown> }>;
+  jobs: Record<'webhooks' | 'khipu-poll' | 'card-charges' | 'reconciliation', { runNow(): Promise<unknown> }>;
+  reconciliation: ReconciliationService;
+  tupaySandbox: TupaySandboxState | null;
   charges: ChargeEngine | null;
   cardSandbox: CardSandboxState | null;
   /** The built-in simulators' state, in sandbox mode. */
@@ -104,8 +109,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       });
       sandboxes['/sandbox/card'] = cardSandbox.router;
     }
-    tupaySandbox = createTupaySandbox({ accessKey: config.tupay.accessKey, secretKey: config.tupay.secretKey });
-    sandboxes['/sandbox/tupay'] = tupaySandbox.router;
+    if (config.tupay) {
+      tupaySandbox = createTupaySandbox({
+        accessKey: config.tupay.accessKey, secretKey: config.tupay.secretKey, seedActivity: { seed: 1 },
+      });
+      sandboxes['/sandbox/tupay'] = tupaySandbox.router;
+    }
   }
 
   const kasu = new KasuClient(
@@ -154,6 +163,36 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       }, logger.child({ provider: 'card' }), options.now)
     : null;
 
+  const tupayClient = config.tupay
+    ? new TupayClient({
+        baseUrl: config.tupay.baseUrl ?? `${selfUrl}/sandbox/tupay`,
+        accessKey: config.tupay.accessKey,
+        secretKey: config.tupay.secretKey,
+        timeouts: config.tupay.timeouts,
+        userAgent: config.tupay.userAgent,
+      }, { logger: logger.child({ provider: 'tupay' }) })
+    : null;
+  const reconciliation = new ReconciliationService(db, tupayClient ? () => tupayClient : null, {
+    statuses: {
+      ...DEFAULT_STATUS_SETS,
+      ...(config.tupay ? { depositPaid: config.tupay.paidStatuses, cashoutDone: config.tupay.cashoutDoneStatuses } : {}),
+    },
+    tupayUtcOffset: config.tupay?.utcOffset ?? '+00:00',
+    lookbackDays: config.reconciliation.lookbackDays,
+    dailyHour: config.reconciliation.dailyHour,
+    merchantWebhookUrl: config.merchantWebhooks.url,
+  }, logger.child({ component: 'reconciliation' }), options.now);
+  // Sandbox: a customer who chose "pay later" pays the order through Tupay (see customerPays for the scenarios).
+  const sandboxTupay = tupaySandbox;
+  const onOrderRegistered = sandboxTupay
+    ? (order: { reference: string; paymentMethod: string; instalmentAmount: number; curp: string }) => {
+        if (order.paymentMethod !== 'email') return;
+        customerPays(sandboxTupay.state, {
+          reference: order.reference, amountCentavos: order.instalmentAmount, clientDocument: order.curp, nowMs: Date.now(),
+        });
+      }
+    : undefined;
+
   const checkouts = new CheckoutService(
     db,
     kasu,
@@ -165,6 +204,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       returnUrlOrigins: config.allowedOrigins.length ? [...config.allowedOrigins, new URL(publicUrl).origin] : [],
       defaultReturnUrl: `${publicUrl}/`,
       merchantWebhookUrl: config.merchantWebhooks.url,
+      ...(onOrderRegistered ? { onOrderRegistered } : {}),
     },
     logger,
     options.now,
@@ -189,6 +229,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       async () => (khipu ? khipu.checkDuePayments() : { checked: 0, paid: 0, expired: 0, failed: 0 }), { logger }),
     'card-charges': startIntervalJob('card-charges', background && charges ? config.card!.chargeIntervalSeconds * 1000 : never,
       async () => (charges ? charges.runDue() : null), { logger }),
+    // Checks every 10 minutes whether today's report is due; one instance claims the day.
+    reconciliation: startIntervalJob('reconciliation', background ? 600_000 : never, () => reconciliation.runDaily(), { logger }),
   };
 
   const app = createApp({
@@ -205,7 +247,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       'khipu-poll': () => jobs['khipu-poll'].runNow(),
       // With a clock override (?now=ISO) for tests and the sandbox; the real clock otherwise.
       'card-charges': (now?: Date) => (now && charges ? charges.runDue(now) : jobs['card-charges'].runNow()),
+      reconciliation: (now?: Date) => (now ? reconciliation.runDaily(now) : jobs.reconciliation.runNow()),
     },
+    reconciliation,
     widgetDir: options.widgetDir ?? DEFAULT_WIDGET_DIR,
     sandboxes,
   });
@@ -224,6 +268,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     khipuSandbox: khipuSandbox?.state ?? null,
     charges,
     cardSandbox: cardSandbox?.state ?? null,
+    reconciliation,
+    tupaySandbox: tupaySandbox?.state ?? null,
     async close() {
       await Promise.all(Object.values(jobs).map((job) => job.stop()));
       await new Promise<void>((resolve) => {
@@ -234,6 +280,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await cardSandbox?.close();
       await tupaySandbox?.close();
       await cardClient?.close();
+      await tupayClient?.close();
       await webhooks.close();
       await kasu.close();
       await khipuClient?.close();

@@ -45,6 +45,8 @@ export type CheckoutSettings = {
   /** Where Khipu sends the customer back when the widget gives no return URL. */
   defaultReturnUrl: string;
   merchantWebhookUrl: string | null;
+  /** Told of each registration once it is committed (sandbox mode: the Tupay simulator's customers pay later). */
+  onOrderRegistered?: (order: { reference: string; paymentMethod: PaymentMethod; instalmentAmount: number; curp: string }) => void;
 };
 
 export type RequestContext = { ip: string | null; userAgent: string | null };
@@ -447,6 +449,9 @@ export class CheckoutService {
       return saved;
     });
     log.info('order registered', { product: registered.product, policy: registered.policy, paymentMethod });
+    this.settings.onOrderRegistered?.({
+      reference: registered.reference, paymentMethod, instalmentAmount: registered.instalmentAmount, curp: registered.curp,
+    });
     return (await store.findCheckout(this.db, record.id))!;
   }
 

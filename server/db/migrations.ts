@@ -215,4 +215,91 @@ CREATE TABLE charge_attempts (
 );
 `,
   },
+  {
+    id: '004-tupay-ledger-and-reconciliation',
+    sql: `
+-- Tupay's deposits and cash-outs as last read, upserted by id; amounts in centavos, dates as instants.
+CREATE TABLE tupay_records (
+  kind text NOT NULL,
+  id text NOT NULL,
+  external_id text,
+  created_at timestamptz NOT NULL,
+  last_change_at timestamptz,
+  last_change_date text NOT NULL DEFAULT '',
+  status text NOT NULL,
+  currency text,
+  amount_centavos bigint NOT NULL,
+  local_currency text,
+  local_amount_centavos bigint,
+  fee_centavos bigint,
+  country text,
+  payment_method text,
+  reason text,
+  first_seen_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (kind, id)
+);
+CREATE INDEX tupay_records_external ON tupay_records (external_id);
+CREATE INDEX tupay_records_created ON tupay_records (kind, created_at);
+
+-- Every version of a Tupay record we have seen: its first sight, then each change (EXPIRED → COMPLETED, …).
+CREATE TABLE tupay_record_versions (
+  id bigserial PRIMARY KEY,
+  kind text NOT NULL,
+  record_id text NOT NULL,
+  version_key text NOT NULL,
+  status text NOT NULL,
+  previous_status text,
+  amount_centavos bigint NOT NULL,
+  currency text,
+  last_change_at timestamptz,
+  observed_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (kind, record_id, version_key)
+);
+CREATE INDEX tupay_record_versions_observed ON tupay_record_versions (observed_at);
+
+CREATE TABLE reconciliation_reports (
+  id text PRIMARY KEY,
+  trigger text NOT NULL,
+  daily_for text UNIQUE,
+  period_from timestamptz NOT NULL,
+  period_to timestamptz NOT NULL,
+  status text NOT NULL,
+  previous_report_id text,
+  tupay jsonb,
+  summary jsonb,
+  error text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  completed_at timestamptz
+);
+CREATE INDEX reconciliation_reports_completed ON reconciliation_reports (status, created_at);
+
+-- One row per payment line (any rail) and per unpaid order of a report, with its category.
+CREATE TABLE reconciliation_lines (
+  report_id text NOT NULL REFERENCES reconciliation_reports (id) ON DELETE CASCADE,
+  seq integer NOT NULL,
+  category text NOT NULL,
+  rail text NOT NULL,
+  kind text NOT NULL,
+  line_id text NOT NULL,
+  order_reference text,
+  provider_status text,
+  state text NOT NULL,
+  previous_status text,
+  reversal boolean NOT NULL DEFAULT false,
+  currency text,
+  amount_centavos bigint,
+  expected_centavos bigint,
+  fee_centavos bigint,
+  refunded_centavos bigint,
+  instalment_number integer,
+  occurred_at timestamptz,
+  changed_at timestamptz,
+  PRIMARY KEY (report_id, seq)
+);
+CREATE INDEX reconciliation_lines_key ON reconciliation_lines (report_id, rail, kind, line_id);
+CREATE INDEX reconciliation_lines_category ON reconciliation_lines (report_id, category, seq);
+`,
+  },
 ];

@@ -13,6 +13,9 @@ import * as payments from '../payments/payment-store.js';
 import type { KhipuPayments } from '../payments/khipu-payments.js';
 import { parseWith } from './middleware.js';
 import { enqueueMerchantEvent } from '../webhooks/merchant-webhooks.js';
+import { errorMessage } from '../../shared/errors.js';
+import { mexicoCityDay, type ReconciliationService } from '../reconciliation/reconciliation-service.js';
+import { LINE_CATEGORIES, readLines, reportCsv } from '../reconciliation/reconciliation.js';
 
 export type AdminJobs = Record<string, (now?: Date) => Promise<unknown>>;
 
@@ -32,6 +35,25 @@ const ListOrdersQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   before: z.iso.datetime().optional(),
 });
+/** A calendar day in Mexico City (YYYY-MM-DD, a real date) or an ISO 8601 instant with its offset. */
+const PeriodBound = z.union([
+  z.iso.date(),
+  z.iso.datetime({ offset: true }),
+]);
+const ReconcileBody = z.object({ from: PeriodBound, to: PeriodBound, sync: z.boolean().default(true) }).strict();
+const LinesQuery = z.object({
+  category: z.enum([...LINE_CATEGORIES, 'status_change', 'discrepancy']).optional(),
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+});
+
+function periodStart(value: string): Date {
+  return value.length === 10 ? mexicoCityDay(value).start : new Date(value);
+}
+function periodEnd(value: string): Date {
+  return value.length === 10 ? mexicoCityDay(value).end : new Date(value);
+}
+
 const RefundBody = z.object({ amount: z.number().int().positive().optional() }).strict();
 
 function orderJson(order: OrderRecord, orderPayments: PaymentRecord[]) {
@@ -45,6 +67,7 @@ function orderJson(order: OrderRecord, orderPayments: PaymentRecord[]) {
 
 export function adminRoutes(deps: {
   db: Database; adminToken: string | undefined; khipu: KhipuPayments | null; jobs: AdminJobs; merchantWebhookUrl: string | null;
+  reconciliation: ReconciliationService;
 }): Router {
   const router = Router();
   router.use(requireAdmin(deps.adminToken), express.json({ limit: '4kb' }));
@@ -91,6 +114,75 @@ export function adminRoutes(deps: {
     if (!job) throw new AppError('NOT_FOUND');
     const { now } = parseWith(z.object({ now: z.iso.datetime().optional() }), req.query);
     res.json({ job: req.params.name, result: await job(now ? new Date(now) : undefined) });
+  });
+
+  /**
+   * Runs a reconciliation. With `Accept: application/x-ndjson` the answer streams one JSON object per line: progress
+   * lines while Tupay is read, then `{type: "report", report}` or `{type: "error", error}`. Otherwise 201 `{report}`.
+   */
+  router.post('/reconciliations', async (req, res) => {
+    const body = parseWith(ReconcileBody, req.body ?? {});
+    const request = { from: periodStart(body.from), to: periodEnd(body.to), sync: body.sync };
+    if (req.accepts(['application/json', 'application/x-ndjson']) !== 'application/x-ndjson') {
+      const report = await deps.reconciliation.run({ ...request, trigger: 'admin' });
+      res.status(201).json({ report });
+      return;
+    }
+    // Validated before the stream starts, so a bad period is an ordinary 400.
+    if (!(request.from.getTime() <= request.to.getTime())) throw new AppError('VALIDATION_FAILED', { fields: { from: 'AFTER_TO' } });
+    res.status(200).type('application/x-ndjson').setHeader('Cache-Control', 'no-store');
+    res.flushHeaders();
+    const send = (line: Record<string, unknown>) => {
+      if (!res.writableEnded) res.write(`${JSON.stringify(line)}\n`);
+    };
+    try {
+      const report = await deps.reconciliation.run({ ...request, trigger: 'cli' }, (progress) => send({ type: 'progress', ...progress }));
+      send({ type: 'report', report });
+    } catch (error) {
+      const code = error instanceof AppError ? error.code : 'INTERNAL';
+      req.log.error('reconciliation stream ended with an error', { error, code });
+      send({ type: 'error', error: { code, message: errorMessage(code, 'en'), requestId: req.id } });
+    }
+    res.end();
+  });
+
+  router.get('/reconciliations', async (req, res) => {
+    const { limit } = parseWith(z.object({ limit: z.coerce.number().int().min(1).max(200).default(20) }), req.query);
+    res.json({ reports: await deps.reconciliation.list(limit) });
+  });
+
+  router.get('/reconciliations/:id', async (req, res) => {
+    const report = await deps.reconciliation.find(String(req.params.id));
+    if (!report) throw new AppError('NOT_FOUND');
+    res.json({ report });
+  });
+
+  router.get('/reconciliations/:id/lines', async (req, res) => {
+    const query = parseWith(LinesQuery, req.query);
+    const report = await deps.reconciliation.find(String(req.params.id));
+    if (!report) throw new AppError('NOT_FOUND');
+    const lines = await readLines(deps.db, report.id, {
+      ...(query.category ? { category: query.category } : {}), after: query.after, limit: query.limit,
+    });
+    res.json({ lines, next: lines.length === query.limit ? lines[lines.length - 1]!.seq : null });
+  });
+
+  router.get('/reconciliations/:id/report.csv', async (req, res) => {
+    const report = await deps.reconciliation.find(String(req.params.id));
+    if (!report || report.status !== 'completed') throw new AppError('NOT_FOUND');
+    res.status(200).type('text/csv; charset=utf-8');
+    res.setHeader('Content-Disposition', `attachment; filename="${report.id}.csv"`);
+    for await (const chunk of reportCsv(deps.db, report.id)) {
+      if (res.destroyed) return;
+      // Respect the client's pace: wait for the socket to drain before reading the next page.
+      if (!res.write(chunk)) {
+        await new Promise((resolve) => {
+          res.once('drain', resolve);
+          res.once('close', resolve);
+        });
+      }
+    }
+    res.end();
   });
 
   router.get('/subscriptions', async (req, res) => {

@@ -58,6 +58,10 @@ export type TupayFilter = {
 
 type Operation = 'login' | 'logout' | 'deposits' | 'cashouts';
 
+/** After each page: which window (1-based) of how many, and how many records have been read so far. */
+export type TupayReadProgress = { window: number; windows: number; page: number; records: number };
+export type TupayReadOptions = { onPage?: (progress: TupayReadProgress) => void };
+
 const SESSION_IDLE_MS = 15 * 60_000;
 /** Log in again a little before Tupay would forget the session, so a call does not race its expiry. */
 const SESSION_MARGIN_MS = 60_000;
@@ -108,13 +112,13 @@ export class TupayClient {
   }
 
   /** Every deposit created in [from, to] matching the filters, window by window and page by page. */
-  deposits(filter: TupayFilter): AsyncGenerator<TupayDeposit> {
-    return this.#list('deposits', '/v1/deposits', filter, TupayDepositSchema);
+  deposits(filter: TupayFilter, options: TupayReadOptions = {}): AsyncGenerator<TupayDeposit> {
+    return this.#list('deposits', '/v1/deposits', filter, TupayDepositSchema, options);
   }
 
   /** Every cash-out created in [from, to] matching the filters. */
-  cashouts(filter: TupayFilter): AsyncGenerator<TupayCashout> {
-    return this.#list('cashouts', '/v1/cashouts', filter, TupayCashoutSchema);
+  cashouts(filter: TupayFilter, options: TupayReadOptions = {}): AsyncGenerator<TupayCashout> {
+    return this.#list('cashouts', '/v1/cashouts', filter, TupayCashoutSchema, options);
   }
 
   /** Ends the session at Tupay (if there is one). A session Tupay already forgot is not an error. */
@@ -138,9 +142,12 @@ export class TupayClient {
     path: string,
     filter: TupayFilter,
     schema: S,
+    options: TupayReadOptions,
   ): AsyncGenerator<z.output<S>> {
     const page = pageSchema(schema);
-    for (const window of tupayWindows(unixSeconds(filter.from), unixSeconds(filter.to))) {
+    const windows = tupayWindows(unixSeconds(filter.from), unixSeconds(filter.to));
+    let records = 0;
+    for (const [windowIndex, window] of windows.entries()) {
       for (let index = 0; ; index++) {
         if (index >= MAX_PAGES_PER_WINDOW) {
           throw new ProviderError('tupay', 'PROVIDER_UNAVAILABLE', {
@@ -153,6 +160,8 @@ export class TupayClient {
           maxRows?: number;
           data: Array<z.output<S>>;
         };
+        records += body.data.length;
+        options.onPage?.({ window: windowIndex + 1, windows: windows.length, page: index, records });
         yield* body.data;
         // A full page means there may be more; `rows` is never a total.
         if (body.data.length === 0 || body.data.length < (body.maxRows ?? 50)) break;

@@ -4,6 +4,21 @@
  * allow-list, deposits and cash-outs filtered on the creation date in 50-row pages `{page, rows, maxRows, data}`.
  * Run alone with main.ts (the API is at `${url}/v1/...`).
  *
+ * Statuses change over time: `state.addDeposit`/`state.addCashout` may give a record a hidden timeline of
+ * `{atMs, status}` steps (simulator-clock times). Every list request (and every `setStatus`) first settles: each
+ * step whose time has come is applied once, setting `status` and stamping `lastChangeDate` with the step's own time.
+ * Timelines live in a map beside the records, never in them, so they never reach an answer.
+ *
+ * - `customerPays` simulates a customer paying one of our orders (the BFF's "pay later" orders in sandbox mode),
+ *   chosen by a hash of the reference (sha256, first 32 bits): 70 % `on_time` PENDING → COMPLETED after 2 minutes;
+ *   20 % `late` PENDING → EXPIRED after 2 minutes → COMPLETED after 10 (the EXPIRED → COMPLETED case reconciliation
+ *   must surface); 10 % `short` COMPLETED after 2 minutes but 100.00 pesos below the price (never below 1.00).
+ *   Calling it again for a reference already paid returns the existing deposit.
+ * - `seedSandboxActivity` adds other sales channels' records (externalId `TIENDA-<seed>-…`, never one of our `KC-…`
+ *   references), the same for the same seed: 24 deposits over the 90 days before now (3 of them PENDING → EXPIRED
+ *   after an hour → COMPLETED hours later) and 8 cash-outs (refunds; one COMPLETED turning REJECTED 3 days after its
+ *   creation, which falls in the hours after seeding; one PENDING turning DELIVERED a day after its creation).
+ *
  * Interpretations, where the document is silent (error codes marked "chosen" are the sandbox's own):
  * - The token is accepted as `Cookie: BEARER_TOKEN=…` or `Authorization: BEARER_TOKEN=…` (also `Bearer …` or bare).
  * - 401 `{code: 401, description}` (code chosen) for a missing, unknown, logged-out or expired token.
@@ -13,15 +28,19 @@
  * - `from` and `to` are both inclusive; records are ordered by creation date, then id.
  * - The client document filter is accepted as `clienteDocument` (the document) or `clientDocument`.
  * - Dates are "YYYY-MM-DD HH:mm:ss" in UTC, as D24 shows them; amounts are JSON numbers in pesos.
+ * - Added records are Mexican (MX, MXN, method XA); a deposit's fee is 3 % of its amount, a cash-out's 0 unless given.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { serveStandalone } from '../standalone.js';
 
 export const SANDBOX_TUPAY_ACCESS_KEY = 'sandbox@kasu.example';
 export const SANDBOX_TUPAY_SECRET_KEY = 'sandbox-tupay-secret';
 export const TUPAY_SANDBOX_PAGE_SIZE = 50;
-const SESSION_IDLE_MS = 15 * 60_000;
+const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
+const DAY_MS = 24 * HOUR_MS;
+const SESSION_IDLE_MS = 15 * MINUTE_MS;
 const MAX_RANGE_SECONDS = 60 * 86_400;
 /** Countries D24 operates in (ISO-3166 alpha-2). */
 const COUNTRIES = new Set(['AR', 'BO', 'BR', 'CL', 'CO', 'CR', 'EC', 'GT', 'MX', 'PA', 'PE', 'PY', 'SV', 'UY']);
@@ -69,6 +88,37 @@ export type TupaySandboxRequest = {
   status: number;
 };
 
+/** A hidden status change: at `atMs` (simulator clock, ms since the epoch) the record takes `status`. */
+export type TupayStatusStep = { atMs: number; status: string };
+
+export type TupaySandboxDepositInput = {
+  /** The merchant's reference. */
+  externalId: string;
+  /** Whole centavos, written in pesos (123456 → 1234.56). */
+  amountCentavos: number;
+  clientDocument: string;
+  /** The status until the first timeline step. */
+  status: string;
+  /** Default: the simulator's now. */
+  createdAtMs?: number;
+  /** Default XA. */
+  paymentMethodCode?: string;
+  timeline?: TupayStatusStep[];
+};
+
+export type TupaySandboxCashoutInput = {
+  externalId: string;
+  /** Whole centavos, written in pesos. */
+  amountCentavos: number;
+  clientDocument: string;
+  status: string;
+  reason?: string | null;
+  /** Default 0. */
+  feeCentavos?: number;
+  createdAtMs?: number;
+  timeline?: TupayStatusStep[];
+};
+
 export type TupaySandboxState = {
   deposits: TupaySandboxDeposit[];
   cashouts: TupaySandboxCashout[];
@@ -78,6 +128,12 @@ export type TupaySandboxState = {
   logins: number;
   /** Changes a deposit's status (or, failing that, a cash-out's by id) and stamps lastChangeDate; false if unknown. */
   setStatus(id: number, status: string): boolean;
+  /** Adds a deposit (id = largest + 1, or 300000001), MX/MXN/XA, fee 3 %; its timeline stays hidden. */
+  addDeposit(input: TupaySandboxDepositInput): TupaySandboxDeposit;
+  /** Adds a cash-out (id = largest + 1, or 400000001), MX/MXN; its timeline stays hidden. */
+  addCashout(input: TupaySandboxCashoutInput): TupaySandboxCashout;
+  /** Applies every timeline step due by `nowMs` (default: the simulator's now); list requests do it first. */
+  settle(nowMs?: number): void;
 };
 
 export type TupaySandboxOptions = {
@@ -89,6 +145,8 @@ export type TupaySandboxOptions = {
   allowedIps?: string[];
   deposits?: TupaySandboxDeposit[];
   cashouts?: TupaySandboxCashout[];
+  /** Adds other sales channels' activity (seedSandboxActivity) at creation. */
+  seedActivity?: { seed: number };
 };
 
 /** "YYYY-MM-DD HH:mm:ss" in UTC. */
@@ -169,6 +227,14 @@ export function createTupaySandbox(options: TupaySandboxOptions = {}): {
   const secretKey = options.secretKey ?? SANDBOX_TUPAY_SECRET_KEY;
   const allowed = options.allowedIps ? new Set(options.allowedIps) : null;
 
+  /** Records with steps still to come → those steps, ascending. Kept out of the records so answers never show them. */
+  const timelines = new Map<TupaySandboxDeposit | TupaySandboxCashout, TupayStatusStep[]>();
+  function follow(record: TupaySandboxDeposit | TupaySandboxCashout, timeline: TupayStatusStep[] | undefined): void {
+    if (!timeline?.length) return;
+    if (!timeline.every((step) => Number.isFinite(step.atMs))) throw new RangeError('Timeline steps need a finite atMs');
+    timelines.set(record, [...timeline].sort((a, b) => a.atMs - b.atMs));
+  }
+
   const state: TupaySandboxState = {
     deposits: [...(options.deposits ?? [])],
     cashouts: [...(options.cashouts ?? [])],
@@ -176,13 +242,67 @@ export function createTupaySandbox(options: TupaySandboxOptions = {}): {
     requests: [],
     logins: 0,
     setStatus(id, status) {
+      state.settle();
       const record = state.deposits.find((deposit) => deposit.idDeposit === id) ?? state.cashouts.find((cashout) => cashout.idCashout === id);
       if (!record) return false;
       record.status = status;
       record.lastChangeDate = tupayDate(now());
       return true;
     },
+    addDeposit(input) {
+      const created = tupayDate(input.createdAtMs ?? now());
+      const amount = pesos(input.amountCentavos);
+      const deposit: TupaySandboxDeposit = {
+        idDeposit: nextId(state.deposits, (record) => record.idDeposit, 300_000_001),
+        externalId: input.externalId,
+        creationDate: created,
+        country: 'MX',
+        paymentMethodCode: input.paymentMethodCode ?? 'XA',
+        requestedPaymentMethod: 'XA',
+        clientDocument: input.clientDocument,
+        amount,
+        currency: 'MXN',
+        localAmount: amount,
+        localCurrency: 'MXN',
+        fee: Math.round(input.amountCentavos * 0.03) / 100,
+        lastChangeDate: created,
+        status: input.status,
+      };
+      follow(deposit, input.timeline);
+      state.deposits.push(deposit);
+      return deposit;
+    },
+    addCashout(input) {
+      const created = tupayDate(input.createdAtMs ?? now());
+      const cashout: TupaySandboxCashout = {
+        idCashout: nextId(state.cashouts, (record) => record.idCashout, 400_000_001),
+        externalId: input.externalId,
+        creationDate: created,
+        country: 'MX',
+        currency: 'MXN',
+        amount: pesos(input.amountCentavos),
+        fee: pesos(input.feeCentavos ?? 0),
+        lastChangeDate: created,
+        status: input.status,
+        clientDocument: input.clientDocument,
+        reason: input.reason ?? null,
+      };
+      follow(cashout, input.timeline);
+      state.cashouts.push(cashout);
+      return cashout;
+    },
+    settle(nowMs = now()) {
+      for (const [record, steps] of timelines) {
+        const pending = steps.findIndex((step) => step.atMs > nowMs);
+        for (const step of steps.splice(0, pending === -1 ? steps.length : pending)) {
+          record.status = step.status;
+          record.lastChangeDate = tupayDate(step.atMs);
+        }
+        if (steps.length === 0) timelines.delete(record);
+      }
+    },
   };
+  if (options.seedActivity) seedSandboxActivity(state, { nowMs: now(), seed: options.seedActivity.seed });
 
   const router = express.Router();
 
@@ -247,6 +367,7 @@ export function createTupaySandbox(options: TupaySandboxOptions = {}): {
   ) {
     return (req: Request, res: Response) => {
       if (session(req, res) === null) return;
+      state.settle();
       try {
         const query = req.query as Record<string, unknown>;
         const from = integer(query.from, 'from');
@@ -291,6 +412,119 @@ export function createTupaySandbox(options: TupaySandboxOptions = {}): {
   router.get('/v1/cashout', cashouts);
 
   return { router, state, close: () => Promise.resolve() };
+}
+
+/** Whole centavos → pesos (123456 → 1234.56). */
+function pesos(centavos: number): number {
+  if (!Number.isSafeInteger(centavos) || centavos < 0) throw new RangeError(`Not a whole number of centavos: ${centavos}`);
+  return centavos / 100;
+}
+
+/** The largest id + 1, or `first` when there are no records. */
+function nextId<R>(records: R[], id: (record: R) => number, first: number): number {
+  let largest = -Infinity;
+  for (const record of records) largest = Math.max(largest, id(record));
+  return records.length === 0 ? first : largest + 1;
+}
+
+export type CustomerPaymentScenario = 'on_time' | 'late' | 'short';
+
+/** How the sandbox customer pays `reference`, from its sha256: 70 % on time, 20 % late, 10 % short (see the header). */
+export function customerPaymentScenario(reference: string): CustomerPaymentScenario {
+  const bucket = createHash('sha256').update(reference).digest().readUInt32BE(0) % 100;
+  return bucket < 70 ? 'on_time' : bucket < 90 ? 'late' : 'short';
+}
+
+/**
+ * The sandbox customer pays our order `reference` through Tupay at `nowMs`: a PENDING deposit whose timeline follows
+ * `customerPaymentScenario(reference)`. A reference already paid gives back its deposit.
+ */
+export function customerPays(
+  state: TupaySandboxState,
+  input: { reference: string; amountCentavos: number; clientDocument: string; nowMs: number },
+): TupaySandboxDeposit {
+  const existing = state.deposits.find((deposit) => deposit.externalId === input.reference);
+  if (existing) return existing;
+  const scenario = customerPaymentScenario(input.reference);
+  const at = (minutes: number) => input.nowMs + minutes * MINUTE_MS;
+  return state.addDeposit({
+    externalId: input.reference,
+    amountCentavos:
+      scenario === 'short' ? Math.min(input.amountCentavos, Math.max(100, input.amountCentavos - 10_000)) : input.amountCentavos,
+    clientDocument: input.clientDocument,
+    status: 'PENDING',
+    createdAtMs: input.nowMs,
+    timeline:
+      scenario === 'late'
+        ? [
+            { atMs: at(2), status: 'EXPIRED' },
+            { atMs: at(10), status: 'COMPLETED' },
+          ]
+        : [{ atMs: at(2), status: 'COMPLETED' }],
+  });
+}
+
+const REFUND_REASONS = ['Reembolso', 'Reembolso', 'Devolución de compra', 'Cancelación de pedido', 'Retiro de saldo'];
+
+/**
+ * Other sales channels' records (externalId `TIENDA-<seed>-…`), the same for the same seed and nowMs (see the header):
+ * 24 deposits and 8 cash-outs created in the 90 days before `nowMs`. Returns what it added.
+ */
+export function seedSandboxActivity(
+  state: TupaySandboxState,
+  options: { nowMs: number; seed: number },
+): { deposits: TupaySandboxDeposit[]; cashouts: TupaySandboxCashout[] } {
+  const random = prng(options.seed);
+  const { nowMs, seed } = options;
+  /** A whole second between 1 minute and `spanMs` + 1 minute before now. */
+  const before = (spanMs: number) => nowMs - MINUTE_MS - Math.floor((random() * spanMs) / 1000) * 1000;
+  const centavos = (min: number, max: number) => Math.round((min + random() * (max - min)) * 100);
+  const curp = () => `CURP${String(Math.floor(random() * 1e8)).padStart(8, '0')}`;
+  const pick = (values: string[]) => values[Math.floor(random() * values.length)] ?? values[0] ?? '';
+
+  const deposits = Array.from({ length: 24 }, (_, index) => {
+    const createdAtMs = before(89 * DAY_MS);
+    const common = {
+      externalId: `TIENDA-${seed}-${String(index + 1).padStart(3, '0')}`,
+      amountCentavos: centavos(100, 5_000),
+      clientDocument: curp(),
+      paymentMethodCode: random() < 0.5 ? 'XA' : 'XAQR',
+      createdAtMs,
+    };
+    if (index % 8 !== 5) return state.addDeposit({ ...common, status: pick(DEPOSIT_STATUSES) });
+    // Paid after the order expired: PENDING → EXPIRED after an hour → COMPLETED 3 to 30 hours after creation.
+    const completedAtMs = createdAtMs + (3 + Math.floor(random() * 28)) * HOUR_MS;
+    return state.addDeposit({
+      ...common,
+      status: 'PENDING',
+      timeline: [
+        { atMs: createdAtMs + HOUR_MS, status: 'EXPIRED' },
+        { atMs: completedAtMs, status: 'COMPLETED' },
+      ],
+    });
+  });
+
+  const cashouts = Array.from({ length: 8 }, (_, index) => {
+    const common = {
+      externalId: `TIENDA-${seed}-R${String(index + 1).padStart(3, '0')}`,
+      amountCentavos: centavos(50, 2_000),
+      clientDocument: curp(),
+      reason: pick(REFUND_REASONS),
+    };
+    if (index === 0) {
+      // COMPLETED, then REJECTED 3 days after creation: between 30 minutes and 6 hours after seeding.
+      const createdAtMs = nowMs - 3 * DAY_MS + 30 * MINUTE_MS + Math.floor((random() * 5.5 * HOUR_MS) / 1000) * 1000;
+      return state.addCashout({ ...common, createdAtMs, status: 'COMPLETED', timeline: [{ atMs: createdAtMs + 3 * DAY_MS, status: 'REJECTED' }] });
+    }
+    if (index === 1) {
+      // PENDING, DELIVERED a day after creation (within the day after seeding).
+      const createdAtMs = before(DAY_MS - MINUTE_MS);
+      return state.addCashout({ ...common, createdAtMs, status: 'PENDING', timeline: [{ atMs: createdAtMs + DAY_MS, status: 'DELIVERED' }] });
+    }
+    return state.addCashout({ ...common, createdAtMs: before(89 * DAY_MS), status: random() < 0.8 ? 'COMPLETED' : 'CANCELLED' });
+  });
+
+  return { deposits, cashouts };
 }
 
 function presentedToken(req: Request): string | null {
