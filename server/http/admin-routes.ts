@@ -14,7 +14,7 @@ import type { KhipuPayments } from '../payments/khipu-payments.js';
 import { parseWith } from './middleware.js';
 import { enqueueMerchantEvent } from '../webhooks/merchant-webhooks.js';
 import { errorMessage } from '../../shared/errors.js';
-import { mexicoCityDay, type ReconciliationService } from '../reconciliation/reconciliation-service.js';
+import { checkPeriod, mexicoCityDay, type ReconciliationService } from '../reconciliation/reconciliation-service.js';
 import { LINE_CATEGORIES, readLines, reportCsv } from '../reconciliation/reconciliation.js';
 
 export type AdminJobs = Record<string, (now?: Date) => Promise<unknown>>;
@@ -129,7 +129,7 @@ export function adminRoutes(deps: {
       return;
     }
     // Validated before the stream starts, so a bad period is an ordinary 400.
-    if (!(request.from.getTime() <= request.to.getTime())) throw new AppError('VALIDATION_FAILED', { fields: { from: 'AFTER_TO' } });
+    checkPeriod(request.from, request.to);
     res.status(200).type('application/x-ndjson').setHeader('Cache-Control', 'no-store');
     res.flushHeaders();
     const send = (line: Record<string, unknown>) => {

@@ -44,6 +44,14 @@ export function mexicoCityDay(day: string): { start: Date; end: Date } {
   return { start: new Date(`${day}T00:00:00.000-06:00`), end: new Date(`${day}T23:59:59.999-06:00`) };
 }
 
+/** Throws VALIDATION_FAILED unless from ≤ to and the period is at most MAX_PERIOD_DAYS long. */
+export function checkPeriod(from: Date, to: Date): void {
+  if (!(from.getTime() <= to.getTime())) throw new AppError('VALIDATION_FAILED', { fields: { from: 'AFTER_TO' } });
+  if (to.getTime() - from.getTime() > MAX_PERIOD_DAYS * 86_400_000) {
+    throw new AppError('VALIDATION_FAILED', { fields: { to: 'PERIOD_TOO_LONG' } });
+  }
+}
+
 export class ReconciliationService {
   readonly #ledger: TupayLedger;
 
@@ -63,10 +71,7 @@ export class ReconciliationService {
     request: { from: Date; to: Date; trigger: Exclude<Trigger, 'daily'>; sync?: boolean },
     onProgress?: (progress: RunProgress) => void,
   ): Promise<ReportSummary> {
-    if (!(request.from.getTime() <= request.to.getTime())) throw new AppError('VALIDATION_FAILED', { fields: { from: 'AFTER_TO' } });
-    if (request.to.getTime() - request.from.getTime() > MAX_PERIOD_DAYS * 86_400_000) {
-      throw new AppError('VALIDATION_FAILED', { fields: { to: 'PERIOD_TOO_LONG' } });
-    }
+    checkPeriod(request.from, request.to);
     const id = newReportId();
     await this.db.query(
       `INSERT INTO reconciliation_reports (id, trigger, period_from, period_to, status) VALUES ($1, $2, $3, $4, 'running')`,

@@ -34,6 +34,7 @@ describe.each(ENGINES)('reconciliation on %s', (engine) => {
   let window: { from: string; to: string };
   const orders: Record<string, { reference: string; instalmentAmount: number; price: number }> = {};
   const ids: Record<string, number> = {};
+  let simulated: Array<{ externalId: string; amount: number }> = [];
 
   const reconcile = async (body: Record<string, unknown> = window) => {
     const answer = await call('POST', '/admin/reconciliations', { headers: admin, body });
@@ -58,8 +59,9 @@ describe.each(ENGINES)('reconciliation on %s', (engine) => {
     orders.card = (await shop.buy('card', { planCount: 12 })).order;
     orders.khipu = (await shop.buy('khipu', { planCount: 1 })).order;
 
-    // Only the deposits this test writes: no seeded activity, no simulated customers.
     const tupay = server.tupaySandbox!;
+    simulated = tupay.deposits.map((deposit) => ({ externalId: deposit.externalId, amount: deposit.amount }));
+    // Only the deposits this test writes: no seeded activity, no simulated customers.
     tupay.deposits.length = 0;
     tupay.cashouts.length = 0;
     const deposit = (externalId: string, amountCentavos: number, status: string) =>
@@ -77,6 +79,14 @@ describe.each(ENGINES)('reconciliation on %s', (engine) => {
   afterAll(async () => {
     await server?.close();
     receiver?.server.close();
+  });
+
+  it('when customers choose to pay later in sandbox mode, then the Tupay simulator receives their deposits, referenced by order', () => {
+    const ours = new Set(Object.values(orders).map((order) => order.reference));
+    const paidLater = simulated.filter((deposit) => ours.has(deposit.externalId)).map((deposit) => deposit.externalId).sort();
+    expect(paidLater).toEqual(['late', 'short', 'unpaid', 'twice'].map((name) => orders[name]!.reference).sort());
+    // The sandbox's other sales channels are there too, under references that are not ours.
+    expect(simulated.filter((deposit) => !ours.has(deposit.externalId)).length).toBeGreaterThan(10);
   });
 
   let first: any;
@@ -161,6 +171,23 @@ describe.each(ENGINES)('reconciliation on %s', (engine) => {
     expect(strip(await lines(third.id))).toEqual(strip(await lines(second.id)));
   });
 
+  it('when a record changes while the last report looked at another period, then the ledger’s history still shows the change', async () => {
+    const tupay = server.tupaySandbox!;
+    const tenDaysAgo = Date.now() - 10 * 86_400_000;
+    const old = tupay.addDeposit({
+      externalId: orders.unpaid!.reference, amountCentavos: orders.unpaid!.instalmentAmount, status: 'EXPIRED',
+      clientDocument: 'X', createdAtMs: tenDaysAgo,
+    }).idDeposit;
+    const then = { from: new Date(tenDaysAgo - 86_400_000).toISOString(), to: new Date(tenDaysAgo + 86_400_000).toISOString() };
+    const before = await reconcile(then);
+    expect(lineOf(await lines(before.id), 'deposit', old)).toMatchObject({ category: 'failed', previousStatus: null });
+    tupay.setStatus(old, 'COMPLETED');
+    // The latest report covers today, without this deposit; the change is seen by this run's re-read.
+    await reconcile();
+    const after = await reconcile(then);
+    expect(lineOf(await lines(after.id), 'deposit', old)).toMatchObject({ category: 'matched', previousStatus: 'EXPIRED' });
+  });
+
   it('when the report is downloaded as CSV, then every line comes with amounts in pesos', async () => {
     const response = await fetch(`${server.url}/admin/reconciliations/${second.id}/report.csv`, { headers: admin });
     expect(response.status).toBe(200);
@@ -193,6 +220,11 @@ describe.each(ENGINES)('reconciliation on %s', (engine) => {
     expect(reversed.body.error.code).toBe('VALIDATION_FAILED');
     const long = await call('POST', '/admin/reconciliations', { headers: admin, body: { from: '2024-01-01', to: '2026-01-01' } });
     expect(long.status).toBe(400);
+    const streamed = await call('POST', '/admin/reconciliations', {
+      headers: { ...admin, accept: 'application/x-ndjson' }, body: { from: '2024-01-01', to: '2026-01-01' },
+    });
+    expect(streamed.status).toBe(400);
+    expect(streamed.body.error.fields).toEqual({ to: 'PERIOD_TOO_LONG' });
     const bad = await call('POST', '/admin/reconciliations', { headers: admin, body: { from: '2026-02-30', to: '2026-03-01' } });
     expect(bad.status).toBe(400);
     const anonymous = await call('POST', '/admin/reconciliations', { body: window });

@@ -46,4 +46,35 @@ describe('configuration', () => {
     expect(config.allowedOrigins).toEqual(['https://a.mx', 'https://b.mx']);
     expect(config.kasu.baseUrl).toBe('https://apimarket.kasu.com.mx/api/Registro_V1');
   });
+
+  const live = {
+    MODE: 'live', PUBLIC_URL: 'https://pagos.example.mx', ADMIN_TOKEN: 'x'.repeat(32), ALLOWED_ORIGINS: 'https://a.mx',
+    KASU_BASE_URL: 'https://apimarket.kasu.com.mx/api/Registro_V1', KASU_USER: 'partner', KASU_PRIVATE_KEY: 'real-key',
+  };
+  const problemsOf = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+      return '';
+    } catch (error) {
+      return (error as ConfigError).problems.join('\n');
+    }
+  };
+
+  it('when sandbox mode has no ADMIN_TOKEN, then the public sandbox token; live mode refuses that token', () => {
+    expect(loadConfig({}).adminToken).toBe('sandbox-admin-token-not-for-production');
+    expect(problemsOf({ ...live, ADMIN_TOKEN: 'sandbox-admin-token-not-for-production' })).toMatch(/ADMIN_TOKEN is the sandbox value/);
+  });
+
+  it('when Tupay is configured, then its reconciliation settings are read; live mode without its keys leaves Tupay out', () => {
+    expect(loadConfig({}).tupay).toMatchObject({ baseUrl: null, utcOffset: '+00:00', paidStatuses: ['COMPLETED', 'APPROVED', 'EARLY_RELEASED'] });
+    expect(loadConfig(live).tupay).toBeNull();
+    const config = loadConfig({
+      ...live, TUPAY_ACCESS_KEY: 'api@shop.mx', TUPAY_SECRET_KEY: 'secret', TUPAY_UTC_OFFSET: '-05:00',
+      TUPAY_PAID_STATUSES: 'completed, approved', RECONCILIATION_LOOKBACK_DAYS: '45', RECONCILIATION_HOUR: '3',
+    });
+    expect(config.tupay).toMatchObject({ baseUrl: 'https://merchants-api.tupayonline.com', utcOffset: '-05:00', paidStatuses: ['COMPLETED', 'APPROVED'] });
+    expect(config.reconciliation).toEqual({ lookbackDays: 45, dailyHour: 3 });
+    const problems = problemsOf({ TUPAY_ACCESS_KEY: 'api@shop.mx', TUPAY_UTC_OFFSET: 'Lima', RECONCILIATION_LOOKBACK_DAYS: '90', MODE: 'live' });
+    for (const key of ['TUPAY_SECRET_KEY', 'TUPAY_UTC_OFFSET', 'RECONCILIATION_LOOKBACK_DAYS']) expect(problems).toContain(key);
+  });
 });
