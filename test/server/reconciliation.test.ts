@@ -3,32 +3,20 @@
  * public API: matched, unpaid, orphan, mismatch, duplicate, status changes (EXPIRED → COMPLETED, COMPLETED →
  * REJECTED), re-runs that change nothing, CSV, NDJSON progress, the daily job and its webhooks.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINES } from '../support/databases.js';
 import { purchaser } from '../support/purchase.js';
+import { startStubServer, type StubServer } from '../support/stub-server.js';
 import { apiClient, startTestServer, type TestServer } from '../support/test-server.js';
 import { startTupaySandbox } from '../../server/sandbox/tupay/tupay-sandbox.js';
 
 const ADMIN_TOKEN = 'admin-token-for-reconciliation-tests-01';
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
-async function startReceiver(): Promise<{ server: Server; url: string; events: Array<{ type: string; data: any }> }> {
-  const events: Array<{ type: string; data: any }> = [];
-  const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    events.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-    res.writeHead(204).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`, events };
-}
-
 describe.each(ENGINES)('reconciliation on %s', (engine) => {
   let server: TestServer;
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let receiver: StubServer;
+  const received = () => receiver.requests.map((request) => JSON.parse(request.body) as { type: string; data: any });
   let call: ReturnType<typeof apiClient>;
   const period = () => ({ from: new Date(Date.now() - 3_600_000).toISOString(), to: new Date(Date.now() + 3_600_000).toISOString() });
   let window: { from: string; to: string };
@@ -45,10 +33,10 @@ describe.each(ENGINES)('reconciliation on %s', (engine) => {
   const lineOf = (all: any[], kind: string, id: number | string) => all.find((line) => line.kind === kind && line.id === String(id));
 
   beforeAll(async () => {
-    receiver = await startReceiver();
+    receiver = await startStubServer((_request, res) => res.writeHead(204).end());
     server = await startTestServer({
       engine, backgroundJobs: false,
-      env: { ADMIN_TOKEN, MERCHANT_WEBHOOK_URL: receiver.url, MERCHANT_WEBHOOK_SECRET: 'reconciliation-webhook-secret' },
+      env: { ADMIN_TOKEN, MERCHANT_WEBHOOK_URL: `${receiver.url}/hooks`, MERCHANT_WEBHOOK_SECRET: 'reconciliation-webhook-secret' },
     });
     call = apiClient(server.url);
     const shop = purchaser(call, server.url);
@@ -78,7 +66,7 @@ describe.each(ENGINES)('reconciliation on %s', (engine) => {
   });
   afterAll(async () => {
     await server?.close();
-    receiver?.server.close();
+    await receiver?.close();
   });
 
   it('when customers choose to pay later in sandbox mode, then the Tupay simulator receives their deposits, referenced by order', () => {
@@ -247,8 +235,8 @@ describe.each(ENGINES)('reconciliation on %s', (engine) => {
     expect(again.body.result).toBeNull();
 
     await server.jobs.webhooks.runNow();
-    const completed = receiver.events.filter((event) => event.type === 'reconciliation.completed');
-    const discrepancy = receiver.events.filter((event) => event.type === 'reconciliation.discrepancy');
+    const completed = received().filter((event) => event.type === 'reconciliation.completed');
+    const discrepancy = received().filter((event) => event.type === 'reconciliation.discrepancy');
     expect(completed.map((event) => event.data.reportId)).toEqual(expect.arrayContaining([first.id, second.id, reports[0].id]));
     expect(discrepancy.find((event) => event.data.reportId === second.id)?.data).toMatchObject({
       discrepancies: 5, counts: { mismatch: 1, duplicate: 1, reversals: 1 },
