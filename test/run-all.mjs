@@ -22,6 +22,8 @@ const stages = [
     count: () => countVitest(`${results}/vitest.json`),
   },
   { name: 'widget build', cmd: [bin('vite'), 'build', '--logLevel', 'warn'] },
+  // The first paint's weight against its budget (fails above 20,000 B brotli).
+  { name: 'size', cmd: [process.execPath, 'scripts/size.mjs'] },
   {
     name: 'browser',
     cmd: [bin('web-test-runner'), '--config', '.config/web-test-runner.config.mjs'],

@@ -670,7 +670,8 @@ export class KasuCheckout extends LitElement {
   }
 
   #loadApi(): Promise<typeof ApiModule> {
-    this.#apiModule ??= import('./api.js').catch((error: unknown) => {
+    // The later steps come with the client: no step after the CURP is shown before an answer from the BFF.
+    this.#apiModule ??= Promise.all([import('./api.js'), import('./later-steps.js')]).then(([api]) => api, (error: unknown) => {
       this.#apiModule = null;
       throw error;
     });

@@ -16,8 +16,10 @@ describe('<kasu-checkout> first paint', () => {
     expect(heading(el)).to.equal(TITLES.curp);
     expect(field(el, 'CURP').disabled).to.equal(false);
     expect(apiModuleRequested(), 'API module loaded before it was needed').to.equal(false);
+    expect(customElements.get('kasu-step-product'), 'later steps loaded before they were needed').to.equal(undefined);
 
     field(el, 'CURP').focus();
     await waitUntil(apiModuleRequested, 'the API module was never loaded');
+    await waitUntil(() => customElements.get('kasu-step-payment'), 'the later steps were never loaded');
   });
 });
