@@ -37,6 +37,7 @@ const firstPaint = new Set([ENTRY]);
 for (const file of firstPaint) for (const dependency of staticImports(file)) firstPaint.add(dependency);
 const lazy = readdirSync(DIR).filter((file) => file.endsWith('.js') && !file.includes('.iife.') && !firstPaint.has(file)).sort();
 
+const print = (line) => process.stdout.write(`${line}\n`);
 const pad = (value, width) => String(value).padStart(width);
 const row = (entry) => `${entry.file.padEnd(36)} ${pad(entry.raw, 8)} ${pad(entry.gzip, 8)} ${pad(entry.brotli, 8)}`;
 const total = (entries, file) => entries.reduce(
@@ -46,16 +47,16 @@ const total = (entries, file) => entries.reduce(
 
 const first = [...firstPaint].map(sizes);
 const later = lazy.map(sizes);
-console.log(`${'bytes'.padEnd(36)} ${pad('raw', 8)} ${pad('gzip', 8)} ${pad('brotli', 8)}`);
-console.log('first paint (before the first step is usable)');
-for (const entry of first) console.log(`  ${row(entry)}`);
+print(`${'bytes'.padEnd(36)} ${pad('raw', 8)} ${pad('gzip', 8)} ${pad('brotli', 8)}`);
+print('first paint (before the first step is usable)');
+for (const entry of first) print(`  ${row(entry)}`);
 const firstTotal = total(first, 'total');
-console.log(`  ${row(firstTotal)}`);
-console.log('loaded when reached');
-for (const entry of later) console.log(`  ${row(entry)}`);
-console.log(`  ${row(total(later, 'total'))}`);
-console.log(`  ${row(sizes('kasu-checkout.iife.js'))}   (classic-script build, everything in one file)`);
+print(`  ${row(firstTotal)}`);
+print('loaded when reached');
+for (const entry of later) print(`  ${row(entry)}`);
+print(`  ${row(total(later, 'total'))}`);
+print(`  ${row(sizes('kasu-checkout.iife.js'))}   (classic-script build, everything in one file)`);
 
 const verdict = firstTotal.brotli <= BUDGET_BROTLI_BYTES ? 'within' : 'OVER';
-console.log(`\nfirst paint: ${firstTotal.brotli} B brotli, ${verdict} the budget of ${BUDGET_BROTLI_BYTES} B`);
+print(`\nfirst paint: ${firstTotal.brotli} B brotli, ${verdict} the budget of ${BUDGET_BROTLI_BYTES} B`);
 process.exit(firstTotal.brotli <= BUDGET_BROTLI_BYTES ? 0 : 1);
