@@ -35,7 +35,7 @@ import type {
   KasuPlanSelectEvent,
   KasuProductSelectEvent,
 } from './steps/step-events.js';
-import { tokens } from './styles.js';
+import { schemes, tokens } from './styles.js';
 
 /** One request to the BFF and what to do with its answer; kept whole so "Reintentar" can repeat it as it was. */
 type Action<T> = {
@@ -64,6 +64,9 @@ const STEP_PARTS =
  *
  * @attr api - Base URL of the BFF (e.g. "https://bff.example"); empty (default) = the page's own origin.
  * @attr locale - "es-MX" (default) or "en".
+ * @attr product - "Funerario", "Universidad" or "Retiro": chosen in advance on the product step (when eligible).
+ * @attr theme - "light" (default), "dark", or "auto" (dark when the system prefers it).
+ * @attr id - with several checkouts on one page, give each its own id: each keeps its own purchase across reloads.
  *
  * @fires kasu-ready - `{step}`: the first step is usable (fired once; after a resume, the resumed step)
  * @fires kasu-step-change - `{step, index, total}`: another step was rendered
@@ -108,18 +111,20 @@ const STEP_PARTS =
  * @cssprop --kasu-color-error - errors (#b3261e)
  * @cssprop --kasu-color-focus - focus ring (#1a73e8)
  * @cssprop --kasu-radius - corner radius (8px)
- * @cssprop --kasu-font-family - font (system-ui)
+ * @cssprop --kasu-font-family - font (the host page's)
  * @cssprop --kasu-font-size - base font size (1rem)
  * @cssprop --kasu-spacing - base spacing (1rem)
+ * @cssprop --kasu-control-height - height of inputs and buttons, i.e. density (2.75rem; keep ≥ 2.75rem for touch)
  */
 export class KasuCheckout extends LitElement {
   static override styles = [
     tokens,
+    schemes,
     css`
       :host {
         display: block;
         color: var(--_k-text);
-        font-family: var(--_k-font);
+        font-family: var(--kasu-font-family, inherit);
         font-size: var(--_k-font-size);
         line-height: 1.5;
       }
@@ -176,7 +181,7 @@ export class KasuCheckout extends LitElement {
         gap: 0.5rem;
       }
       button {
-        min-height: 2.75rem;
+        min-height: var(--_k-control-height);
         padding: 0.5rem 1.25rem;
         border: 1px solid var(--_k-primary);
         border-radius: var(--_k-radius);
@@ -215,6 +220,8 @@ export class KasuCheckout extends LitElement {
   static override properties = {
     api: { type: String },
     locale: { type: String },
+    product: { type: String },
+    theme: { type: String, reflect: true },
     step: { state: true },
     checkout: { state: true },
     quote: { state: true },
@@ -284,6 +291,12 @@ export class KasuCheckout extends LitElement {
   declare api: string;
   /** "es-MX" (default) or "en". */
   declare locale: string;
+  /** A product to choose in advance on the product step, when the customer can buy it. */
+  declare product: string | undefined;
+  /** "light" (default), "dark" or "auto". */
+  declare theme: string | undefined;
+  /** Contact details the page already knows (prefill), offered on the contact step. */
+  #prefill: { email?: string; phone?: string } = {};
 
   constructor() {
     super();
@@ -332,7 +345,7 @@ export class KasuCheckout extends LitElement {
     if (changed.has('api')) this.#apiBase = apiBaseFrom(this.api);
     if (changed.has('locale')) this.#text = createText(resolveLocale(this.locale));
     if (!this.hasUpdated) {
-      this.#session = readSession(sessionKey(this.#apiBase));
+      this.#session = readSession(sessionKey(this.#apiBase, this.id));
       this.#attempt = this.#session?.attempt ?? null;
       this.resuming = this.#session !== null;
       this.#paymentStatus = this.#session?.payment?.status ?? null;
@@ -360,6 +373,60 @@ export class KasuCheckout extends LitElement {
     if (this.#focusError) this.errorPanel?.focus();
     this.#focusHeading = false;
     this.#focusError = false;
+  }
+
+  // ---------- public methods ----------
+
+  /**
+   * Starts over: abandons the checkout in progress (nothing already registered is undone) and shows the first step
+   * with nothing typed. Focus is left where it is.
+   */
+  reset(): void {
+    this.#abort?.abort();
+    this.#abort = null;
+    this.pending = false;
+    this.resuming = false;
+    this.#paymentWatch?.abort();
+    this.#paymentWatch = null;
+    this.#banksAbort?.abort();
+    this.banks = null;
+    this.#forget();
+    this.checkout = null;
+    this.quote = null;
+    this.curp = '';
+    this.#prefill = {};
+    this.declinedCards = 0;
+    this.leaving = false;
+    this.paymentWaitOver = false;
+    this.#paymentStatus = null;
+    this.#completeSent = false;
+    this.#payOffer = 'due';
+    this.#go('curp', { focus: false });
+    this.#sendReady();
+  }
+
+  /**
+   * Fills in what the page already knows: the CURP on the first step (when the customer is still on it), email and
+   * phone on the contact step (unless the customer already saved theirs). Nothing is sent until the customer goes on.
+   */
+  prefill(data: { curp?: string; email?: string; phone?: string }): void {
+    if (typeof data.curp === 'string' && this.step === 'curp') this.curp = data.curp.trim().toUpperCase();
+    this.#prefill = {
+      ...this.#prefill,
+      ...(typeof data.email === 'string' ? { email: data.email.trim() } : {}),
+      ...(typeof data.phone === 'string' ? { phone: data.phone.replace(/\D/g, '').slice(-10) } : {}),
+    };
+    this.requestUpdate();
+  }
+
+  #preselected(): string | null {
+    const wanted = this.product;
+    return this.checkout?.products.find((offer) => offer.product === wanted && offer.eligible)?.product ?? null;
+  }
+
+  #prefilledContact(): { email: string; phone: string } | null {
+    const { email, phone } = this.#prefill;
+    return email || phone ? { email: email ?? '', phone: phone ?? '' } : null;
   }
 
   // ---------- the flow ----------
@@ -622,7 +689,7 @@ export class KasuCheckout extends LitElement {
 
   #remember(session: StoredSession): void {
     this.#session = session;
-    writeSession(sessionKey(this.#apiBase), session);
+    writeSession(sessionKey(this.#apiBase, this.id), session);
   }
 
   #forget(): void {
@@ -631,7 +698,7 @@ export class KasuCheckout extends LitElement {
     // The card frame belongs to the checkout.
     this.#cardSessionAbort?.abort();
     this.cardSession = null;
-    clearSession(sessionKey(this.#apiBase));
+    clearSession(sessionKey(this.#apiBase, this.id));
   }
 
   #restart(): void {
@@ -845,7 +912,7 @@ export class KasuCheckout extends LitElement {
           .text=${t}
           .products=${checkout?.products ?? []}
           .age=${checkout?.customer.age ?? 0}
-          .selected=${checkout?.product ?? null}
+          .selected=${checkout?.product ?? this.#preselected()}
           ?pending=${this.pending}
           @kasu-product-select=${this.#onProductSelect}
         ></kasu-step-product>`;
@@ -864,7 +931,7 @@ export class KasuCheckout extends LitElement {
           part="step"
           exportparts=${STEP_PARTS}
           .text=${t}
-          .contact=${checkout?.contact ?? null}
+          .contact=${checkout?.contact ?? this.#prefilledContact()}
           .address=${checkout?.address ?? null}
           .fieldErrors=${this.fieldErrors}
           ?pending=${this.pending}

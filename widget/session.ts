@@ -37,8 +37,9 @@ export type SubmitAttempt = {
 };
 
 /** One entry per BFF, so two widgets that talk to different BFFs do not overwrite each other. */
-export function sessionKey(apiBase: string): string {
-  return `${PREFIX}${apiBase || 'same-origin'}`;
+/** One stored checkout per BFF and per widget: several widgets on one page tell themselves apart by their `id`. */
+export function sessionKey(apiBase: string, widgetId = ''): string {
+  return `${PREFIX}${apiBase || 'same-origin'}${widgetId ? `#${widgetId}` : ''}`;
 }
 
 export function readSession(key: string): StoredSession | null {

@@ -6,18 +6,44 @@ import { css } from 'lit';
 
 export const tokens = css`
   :host {
-    --_k-primary: var(--kasu-color-primary, #0b5cad);
-    --_k-on-primary: var(--kasu-color-on-primary, #ffffff);
-    --_k-text: var(--kasu-color-text, #1f2933);
-    --_k-muted: var(--kasu-color-muted, #4b5563);
-    --_k-surface: var(--kasu-color-surface, #ffffff);
-    --_k-border: var(--kasu-color-border, #7b8794);
-    --_k-error: var(--kasu-color-error, #b3261e);
-    --_k-focus: var(--kasu-color-focus, #1a73e8);
+    --_k-primary: var(--kasu-color-primary, var(--_kasu-scheme-primary, #0b5cad));
+    --_k-on-primary: var(--kasu-color-on-primary, var(--_kasu-scheme-on-primary, #ffffff));
+    --_k-text: var(--kasu-color-text, var(--_kasu-scheme-text, #1f2933));
+    --_k-muted: var(--kasu-color-muted, var(--_kasu-scheme-muted, #4b5563));
+    --_k-surface: var(--kasu-color-surface, var(--_kasu-scheme-surface, #ffffff));
+    --_k-border: var(--kasu-color-border, var(--_kasu-scheme-border, #7b8794));
+    --_k-error: var(--kasu-color-error, var(--_kasu-scheme-error, #b3261e));
+    --_k-focus: var(--kasu-color-focus, var(--_kasu-scheme-focus, #1a73e8));
     --_k-radius: var(--kasu-radius, 8px);
-    --_k-font: var(--kasu-font-family, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif);
     --_k-font-size: var(--kasu-font-size, 1rem);
     --_k-space: var(--kasu-spacing, 1rem);
+    --_k-control-height: var(--kasu-control-height, 2.75rem);
+  }
+`;
+
+/**
+ * The dark scheme's defaults (every pair ≥ 4.5:1 against the surface). Set on `<kasu-checkout>` for theme="dark",
+ * and for theme="auto" when the system prefers dark; they inherit into the steps' shadow roots.
+ */
+const dark = css`
+  --_kasu-scheme-primary: #8ab4f8;
+  --_kasu-scheme-on-primary: #0b1b33;
+  --_kasu-scheme-text: #e8eaed;
+  --_kasu-scheme-muted: #b6bdc8;
+  --_kasu-scheme-surface: #15181d;
+  --_kasu-scheme-border: #8b949e;
+  --_kasu-scheme-error: #f28b82;
+  --_kasu-scheme-focus: #a8c7fa;
+  color-scheme: dark;
+`;
+export const schemes = css`
+  :host([theme='dark']) {
+    ${dark}
+  }
+  @media (prefers-color-scheme: dark) {
+    :host([theme='auto']) {
+      ${dark}
+    }
   }
 `;
 
@@ -25,7 +51,6 @@ export const formStyles = css`
   :host {
     display: block;
     color: var(--_k-text);
-    font-family: var(--_k-font);
     font-size: var(--_k-font-size);
     line-height: 1.5;
   }
@@ -63,7 +88,7 @@ export const formStyles = css`
   select {
     box-sizing: border-box;
     width: 100%;
-    min-height: 2.75rem;
+    min-height: var(--_k-control-height);
     padding: 0.5rem 0.75rem;
     border: 1px solid var(--_k-border);
     border-radius: var(--_k-radius);
@@ -113,7 +138,7 @@ export const formStyles = css`
   }
   button {
     justify-self: start;
-    min-height: 2.75rem;
+    min-height: var(--_k-control-height);
     padding: 0.5rem 1.25rem;
     border: 1px solid var(--_k-primary);
     border-radius: var(--_k-radius);
