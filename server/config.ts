@@ -116,6 +116,8 @@ const EnvSchema = z
     LEGAL_TRUST_URL: z.url().default('https://kasu.com.mx/fideicomiso'),
     LEGAL_TRUST_VERSION: z.string().min(1).default('F/0003'),
     CHECKOUT_TTL_HOURS: positiveInt(48),
+    /** A quote older than this is priced again at submit; a different price is shown to the customer before paying. */
+    QUOTE_VALID_MINUTES: positiveInt(30),
   })
   .superRefine((env, ctx) => {
     if (env.MODE !== 'live') return;
@@ -156,6 +158,7 @@ export type Config = {
   adminToken: string | undefined;
   logLevel: Env['LOG_LEVEL'];
   checkoutTtlHours: number;
+  quoteValidMinutes: number;
   instalmentOptions: number[];
   paymentMethods: Array<'email' | 'khipu' | 'card'>;
   legal: { terms: { url: string; version: string }; privacy: { url: string; version: string }; trust: { url: string; version: string } };
@@ -240,6 +243,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     adminToken: env.ADMIN_TOKEN ?? (sandbox ? SANDBOX.ADMIN_TOKEN : undefined),
     logLevel: env.LOG_LEVEL,
     checkoutTtlHours: env.CHECKOUT_TTL_HOURS,
+    quoteValidMinutes: env.QUOTE_VALID_MINUTES,
     instalmentOptions: env.INSTALMENT_OPTIONS,
     paymentMethods: env.PAYMENT_METHODS,
     legal: {

@@ -198,6 +198,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     kasu,
     {
       ttlHours: config.checkoutTtlHours,
+      quoteValidMinutes: config.quoteValidMinutes,
       instalmentOptions: config.instalmentOptions,
       legal: config.legal,
       paymentMethods: config.paymentMethods.filter((method) => (method === 'khipu' ? khipu : method === 'card' ? cards : true)),

@@ -68,6 +68,11 @@ export const ERRORS = {
     status: 409, retryable: false,
     es: 'Esta compra ya se envió y no se puede modificar.', en: 'This purchase has been submitted and can no longer be changed.',
   },
+  PRICE_CHANGED: {
+    status: 409, retryable: false,
+    es: 'El precio cambió desde que lo consultaste. Revisa el nuevo monto antes de pagar.',
+    en: 'The price changed since you were quoted. Please review the new amount before paying.',
+  },
   CARD_DECLINED: {
     status: 402, retryable: false,
     es: 'Tu banco rechazó el cargo a esta tarjeta. Intenta con otra tarjeta.',

@@ -485,6 +485,7 @@ export class KasuCheckout extends LitElement {
     this.dispatchEvent(new KasuErrorEvent(error.code));
     // Submitted meanwhile (another tab): what is stored is the truth, show it.
     if (error.code === 'CHECKOUT_CLOSED') this.#refresh();
+    if (error.code === 'PRICE_CHANGED') this.#showNewPrice(error);
   }
 
   /** The step where the customer can fix what the BFF refused, when it is not the current one. */
@@ -496,6 +497,8 @@ export class KasuCheckout extends LitElement {
         return 'contact';
       case 'CONSENT_REQUIRED':
         return 'consents';
+      case 'PRICE_CHANGED':
+        return 'plan';
       case 'CHECKOUT_INCOMPLETE':
         return this.checkout ? resumeStep(this.checkout) : null;
       default:
@@ -512,6 +515,21 @@ export class KasuCheckout extends LitElement {
       return Object.fromEntries(missing.map((id) => [`consents.${id}`, 'ACCEPTANCE_REQUIRED']));
     }
     return {};
+  }
+
+  /** KASU's price changed since the quote: the plans again, with the new amounts and the reason on top. */
+  #showNewPrice(error: ApiError): void {
+    const auth = this.#auth();
+    if (!auth) return;
+    void this.#run({
+      call: (client, signal) => client.getCheckout(auth, signal),
+      done: ({ checkout }) => {
+        this.#show(checkout, checkout.quote);
+        this.#go('plan');
+        this.error = error;
+        this.#announce(this.#text.error(error.code));
+      },
+    });
   }
 
   #refresh(): void {

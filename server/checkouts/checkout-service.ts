@@ -36,6 +36,8 @@ export interface KasuApi {
 
 export type CheckoutSettings = {
   ttlHours: number;
+  /** A quote older than this is priced again at submit (default 30). */
+  quoteValidMinutes?: number;
   instalmentOptions: number[];
   legal: Record<(typeof CONSENT_DOCUMENTS)[number], { url: string; version: string }>;
   /** Payment methods this deployment can take now. */
@@ -200,12 +202,11 @@ export class CheckoutService {
     return this.cards.session(record, origin);
   }
 
-  async quote(record: CheckoutRecord, product: Product): Promise<{ quote: Quote; checkout: CheckoutView }> {
-    this.assertOpen(record);
-    this.assertEligible(record, product);
-    const price = await this.kasu.price(record.curp, product);
+  /** KASU's price for this person and product, as the plans this merchant offers. */
+  private async price(curp: string, product: Product): Promise<Quote> {
+    const price = await this.kasu.price(curp, product);
     const counts = this.settings.instalmentOptions.filter((n) => n <= Math.max(1, price.maxInstalments));
-    const quote: Quote = {
+    return {
       product,
       kasuProduct: price.kasuProduct,
       currency: 'MXN',
@@ -214,6 +215,34 @@ export class CheckoutService {
       plans: (counts.length ? counts : [1]).map((n) => instalmentPlan(price.price, n, price.annualRatePercent)),
       quotedAt: this.now().toISOString(),
     };
+  }
+
+  /**
+   * At submit, a quote older than quoteValidMinutes is priced again. The same price: the quote is renewed and the
+   * purchase goes on. Another price: the new quote is saved and PRICE_CHANGED answered, so that the customer sees
+   * the new amounts before anything is registered or charged.
+   */
+  private async confirmPrice(record: CheckoutRecord): Promise<void> {
+    const quote = record.quote!;
+    const validMs = (this.settings.quoteValidMinutes ?? 30) * 60_000;
+    if (this.now().getTime() - Date.parse(quote.quotedAt) < validMs) return;
+    const fresh = await this.price(record.curp, quote.product);
+    const same = fresh.price === quote.price && fresh.annualRatePercent === quote.annualRatePercent
+      && fresh.kasuProduct === quote.kasuProduct;
+    const keepPlan = fresh.plans.some((plan) => plan.count === record.planCount);
+    const updated = await store.updateOpenCheckout(this.db, record.id, {
+      product: quote.product, quote: fresh, planCount: keepPlan ? record.planCount : null,
+    });
+    if (!updated) throw new AppError('CHECKOUT_CLOSED');
+    if (same && keepPlan) return;
+    this.logger.info('price changed since the quote', { checkoutId: record.id, was: quote.price, now: fresh.price });
+    throw new AppError('PRICE_CHANGED', { fields: { price: 'CHANGED' } });
+  }
+
+  async quote(record: CheckoutRecord, product: Product): Promise<{ quote: Quote; checkout: CheckoutView }> {
+    this.assertOpen(record);
+    this.assertEligible(record, product);
+    const quote = await this.price(record.curp, product);
     const keepPlan = record.product === product && quote.plans.some((plan) => plan.count === record.planCount);
     const updated = await store.updateOpenCheckout(this.db, record.id, {
       product, quote, planCount: keepPlan ? record.planCount : null,
@@ -310,7 +339,10 @@ export class CheckoutService {
   private async registerOnce(record: CheckoutRecord, request: SubmitRequest, context: RequestContext): Promise<CheckoutView> {
     if (record.status === 'registered') return this.startPayment(record, request, context);
     if (record.status === 'needs_review') throw new AppError('REGISTRATION_NEEDS_REVIEW');
-    if (record.status === 'open') this.assertReadyToSubmit(record, request);
+    if (record.status === 'open') {
+      this.assertReadyToSubmit(record, request);
+      await this.confirmPrice(record);
+    }
 
     const claimed = await store.claimCheckoutForSubmit(this.db, record.id, request.paymentMethod, STALE_CLAIM_SECONDS);
     if (!claimed) {

@@ -417,6 +417,27 @@ describe('<kasu-checkout> step 6: payment', () => {
   });
 });
 
+describe('<kasu-checkout> a price that changed', () => {
+  it('when the BFF says the price changed, then the plans show again with the reason before anything is paid, and the next attempt is a new one', async () => {
+    const el = await mount();
+    await reach(el, 'payment');
+    bff.failNext('submit', { code: 'PRICE_CHANGED', fields: { price: 'CHANGED' } });
+    button(el, 'Confirmar compra').click();
+    await untilHeading(el, TITLES.plan);
+    expect(errorPanel(el)).to.include(ERRORS.PRICE_CHANGED.es);
+    expect(liveRegion(el)?.textContent).to.include(ERRORS.PRICE_CHANGED.es);
+    expect(field(el, /^12 pagos mensuales/).checked, 'the chosen plan is kept').to.equal(true);
+    expect(hasButton(el, 'Reintentar')).to.equal(false);
+    await expect(el).to.be.accessible();
+    await advanceTo(el, 'contact');
+    await advanceTo(el, 'consents');
+    await advanceTo(el, 'payment');
+    await advanceTo(el, 'confirmation');
+    const [first, second] = bff.requestsTo('submit');
+    expect(second?.headers['idempotency-key']).to.be.a('string').and.not.equal(first?.headers['idempotency-key']);
+  });
+});
+
 describe('<kasu-checkout> step 7: confirmation', () => {
   it('when the purchase is registered, then the step is accessible, shows the policy and kasu-complete fires', async () => {
     const el = await mount();

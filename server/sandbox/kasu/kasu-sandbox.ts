@@ -60,6 +60,8 @@ export type KasuSandboxState = {
   calls: Array<{ function: string; path: string; status: number }>;
   /** Functions to answer 404 as if not deployed (the live modify_record may not exist yet). */
   disabledFunctions: Set<string>;
+  /** KASU updated its price list: product code (e.g. "30a49", "Retiro") → new `costo` in pesos. */
+  prices: Map<string, number>;
   /** Forget registrations, counters, rate-limit windows and disabled functions. */
   reset(): void;
 };
@@ -191,7 +193,9 @@ export function createKasuSandbox(options: KasuSandboxOptions = {}): { router: R
     tokenRequests: new Map(),
     calls: [],
     disabledFunctions: new Set(),
+    prices: new Map(),
     reset() {
+      state.prices.clear();
       state.registrations.length = 0;
       state.tokenRequests.clear();
       state.calls.length = 0;
@@ -259,7 +263,7 @@ export function createKasuSandbox(options: KasuSandboxOptions = {}): { router: R
     return {
       ok: true,
       producto: row.code,
-      costo: row.costo,
+      costo: (state.prices.get(row.code) ?? row.costo),
       comision: row.comision,
       forma_pago: { meses_max: row.mesesMax, tasa_anual: row.tasaAnual },
     };
@@ -297,7 +301,7 @@ export function createKasuSandbox(options: KasuSandboxOptions = {}): { router: R
       email,
       phone,
       instalments,
-      price: row.costo,
+      price: (state.prices.get(row.code) ?? row.costo),
       policy,
       status: 'PREVENTA',
       address: (req.body as { direccion: Record<string, unknown> }).direccion,
@@ -313,7 +317,7 @@ export function createKasuSandbox(options: KasuSandboxOptions = {}): { router: R
         producto: row.code,
         poliza: policy,
         status: 'PREVENTA',
-        costo: row.costo,
+        costo: (state.prices.get(row.code) ?? row.costo),
         numero_pagos: instalments,
         // This partner has no API_COBROS access: KASU emails the customer how to pay.
         pago_link: null,
