@@ -2,7 +2,7 @@
 // The merchant's integration surface: schemes, languages on every step, attributes, methods, events, several
 // widgets on one page.
 import { expect, fixture, html, oneEvent, waitUntil } from '@open-wc/testing';
-import { emulateMedia } from '@web/test-runner-commands';
+import { emulateMedia, setViewport } from '@web/test-runner-commands';
 import '../../widget/index.js';
 import type { KasuCheckout, KasuCompleteEvent, KasuStepChangeEvent } from '../../widget/index.js';
 import { ADULT_CURP, FAKE_BFF_BASE, installFakeBff, type FakeBff } from './fake-bff.js';
@@ -40,6 +40,22 @@ describe('<kasu-checkout> schemes and languages', () => {
       }
     }
     expect(heading(el)).to.equal(TITLES.confirmation);
+  });
+
+  it('when the viewport is 320 px wide, then every step reflows without horizontal scrolling', async () => {
+    await setViewport({ width: 320, height: 640 });
+    try {
+      const el = await fixture<KasuCheckout>(html`<kasu-checkout api=${FAKE_BFF_BASE}></kasu-checkout>`);
+      for (const step of STEP_ORDER) {
+        await advanceTo(el, step);
+        await settled(el);
+        const base = shadow(el).querySelector('[part="base"]') as HTMLElement;
+        expect(document.documentElement.scrollWidth, `page on ${step}`).to.be.at.most(320);
+        expect(base.scrollWidth, `checkout on ${step}`).to.be.at.most(base.clientWidth);
+      }
+    } finally {
+      await setViewport({ width: 800, height: 600 });
+    }
   });
 
   it('when theme="auto", then the scheme follows the system preference', async () => {

@@ -7,6 +7,7 @@ import '../../widget/index.js';
 import type { KasuCheckout, KasuCompleteEvent, KasuErrorEvent, KasuStepChangeEvent } from '../../widget/index.js';
 import { ADULT_CURP, CHILD_CURP, FAKE_BFF_BASE, installFakeBff, type FakeBff } from './fake-bff.js';
 import {
+  CONTACT,
   STEP_ORDER,
   TITLES,
   advanceTo,
@@ -49,6 +50,24 @@ afterEach(() => {
   bff.restore();
   sessionStorage.clear();
 });
+
+/** The focused element, through the shadow roots. */
+function deepActive(): Element | null {
+  let active = document.activeElement;
+  while (active?.shadowRoot?.activeElement) active = active.shadowRoot.activeElement;
+  return active;
+}
+
+/** Presses Tab until the focused element is the button `until`, letting `each` act on every control on the way. */
+async function tabThrough(each: (control: HTMLInputElement | HTMLSelectElement) => Promise<void>, until: string): Promise<void> {
+  for (let presses = 0; presses < 40; presses++) {
+    await sendKeys({ press: 'Tab' });
+    const active = deepActive();
+    if (active instanceof HTMLButtonElement && active.textContent?.trim() === until) return;
+    if (active instanceof HTMLInputElement || active instanceof HTMLSelectElement) await each(active);
+  }
+  throw new Error(`Tab never reached "${until}"`);
+}
 
 describe('<kasu-checkout> step 1: CURP', () => {
   it('when it first renders, then it is accessible, shows "Paso 1 de 7" and already has its live region', async () => {
@@ -651,7 +670,7 @@ describe('<kasu-checkout> navigation', () => {
     expect(field(el, 'CURP').value).to.equal(ADULT_CURP);
   });
 
-  it('when the customer only uses the keyboard, then the first steps can be completed', async () => {
+  it('when the customer only uses the keyboard, then the whole purchase can be made', async () => {
     const el = await mount();
     field(el, 'CURP').focus();
     await sendKeys({ type: ADULT_CURP.toLowerCase() });
@@ -670,6 +689,28 @@ describe('<kasu-checkout> navigation', () => {
     await sendKeys({ press: 'Enter' });
     await untilHeading(el, TITLES.contact);
     expect(bff.requestsTo('update')[0]?.body).to.deep.equal({ product: 'Funerario', planCount: 3 });
+
+    // Contact and address: Tab from field to field, typing into each, until the button.
+    await tabThrough(async (control) => {
+      const label = control.labels?.[0]?.textContent?.trim() ?? '';
+      if (control instanceof HTMLSelectElement) await sendKeys({ type: 'Ciudad' });
+      else if (label in CONTACT) await sendKeys({ type: CONTACT[label as keyof typeof CONTACT] });
+    }, 'Continuar');
+    await sendKeys({ press: 'Enter' });
+    await untilHeading(el, TITLES.consents);
+
+    // The documents: Space on each checkbox (links to the documents are passed over).
+    await tabThrough(async (control) => {
+      if (control instanceof HTMLInputElement && control.type === 'checkbox') await sendKeys({ press: 'Space' });
+    }, 'Continuar');
+    await sendKeys({ press: 'Enter' });
+    await untilHeading(el, TITLES.payment);
+
+    await tabThrough(async () => {}, 'Confirmar compra');
+    await sendKeys({ press: 'Enter' });
+    await untilHeading(el, TITLES.confirmation);
+    expect(bff.requestsTo('submit')).to.have.length(1);
+    expect(shadow(el).activeElement?.getAttribute('part')).to.equal('heading');
   });
 
   it('when every step is rendered, then no element carries an inline style attribute', async () => {
