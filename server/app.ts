@@ -12,7 +12,7 @@ import type { CheckoutService } from './checkouts/checkout-service.js';
 import { cors, errorHandler, notFound, requestContext } from './http/middleware.js';
 import { v1Routes } from './http/v1-routes.js';
 import { openApiDocument } from './http/openapi.js';
-import { demoPage, DEMO_CSS, DEMO_CSP } from './demo/demo-page.js';
+import { DEMO_CSS, serveDemoPage } from './demo/demo-page.js';
 import { webhookRoutes } from './http/webhook-routes.js';
 import type { ReconciliationService } from './reconciliation/reconciliation-service.js';
 import { adminRoutes, type AdminJobs } from './http/admin-routes.js';
@@ -75,10 +75,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   for (const [path, router] of Object.entries(deps.sandboxes ?? {})) app.use(path, router);
 
-  app.get('/', (_req, res) => {
-    res.setHeader('Content-Security-Policy', DEMO_CSP);
-    res.type('html').send(demoPage());
-  });
+  app.get('/', serveDemoPage);
   app.get('/demo.css', (_req, res) => {
     res.type('css').send(DEMO_CSS);
   });

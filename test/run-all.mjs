@@ -24,6 +24,9 @@ const stages = [
   { name: 'widget build', cmd: [bin('vite'), 'build', '--logLevel', 'warn'] },
   // The first paint's weight against its budget (fails above 20,000 B brotli).
   { name: 'size', cmd: [process.execPath, 'scripts/size.mjs'] },
+  // The shipped TypeScript declarations, checked from a consumer's side; the manifest and README tables current.
+  { name: 'types', cmd: [process.execPath, 'scripts/build-types.mjs', '--verify'] },
+  { name: 'manifest', cmd: [process.execPath, 'scripts/custom-elements.mjs', '--check', '--docs', 'README.md'] },
   {
     name: 'browser',
     cmd: [bin('web-test-runner'), '--config', '.config/web-test-runner.config.mjs'],

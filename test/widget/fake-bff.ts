@@ -378,7 +378,8 @@ export function installFakeBff(options: FakeBffOptions = {}): FakeBff {
       status: 'registered',
       order: {
         reference,
-        policy: `KASU-${view.product.slice(0, 3).toUpperCase()}-${String(480 + sequence).padStart(7, '0')}`,
+        // Like KASU's: 20 characters with nowhere to break a line.
+        policy: `${view.product.slice(0, 3).toUpperCase()}${String(480 + sequence).padStart(17, '0')}`,
         kasuStatus: 'ACTIVO',
         paymentMethod: method,
         currency: 'MXN',

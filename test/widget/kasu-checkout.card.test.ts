@@ -286,7 +286,7 @@ describe('<kasu-checkout> card: the purchase', () => {
     });
     expect(body.card.token).to.match(/^tok_card_/);
     expect(submits[0]?.headers['idempotency-key']).to.match(/^[0-9a-f-]{36}$/);
-    expect(event.detail.policy).to.match(/^KASU-FUN-\d{7}$/);
+    expect(event.detail.policy).to.match(/^FUN\d{17}$/);
     expect(sessionStorage.getItem(SESSION_KEY), 'paid: nothing left to resume').to.equal(null);
   });
 
@@ -357,7 +357,7 @@ describe('<kasu-checkout> card: confirmation', () => {
   it('when the card paid the first instalment, then the policy, "Pagado", the card and the schedule show', async () => {
     const el = await paid();
     await expect(el).to.be.accessible();
-    expect(text(stepRoot(el).querySelector('[part="policy"]'))).to.match(/^KASU-FUN-\d{7}$/);
+    expect(text(stepRoot(el).querySelector('[part="policy"]'))).to.match(/^FUN\d{17}$/);
     expect(text(stepRoot(el).querySelector('[part="payment-status"]'))).to.match(
       /^Pagado Recibimos tu pago de \$524\.21 el 23 de noviembre de 2026/,
     );

@@ -244,7 +244,7 @@ describe('<kasu-checkout> Khipu: coming back', () => {
     const id = await leftForKhipu();
     events['kasu-complete'] = [];
     const el = await comeBack(id);
-    expect(text(stepRoot(el).querySelector('[part="policy"]'))).to.match(/^KASU-FUN-\d{7}$/);
+    expect(text(stepRoot(el).querySelector('[part="policy"]'))).to.match(/^FUN\d{17}$/);
     expect(paymentStatus(el)).to.equal('Pago pendiente Estamos esperando la confirmación de tu pago…');
     expect(hasButton(el, 'Volver a Khipu para pagar'), 'they did not cancel').to.equal(false);
     await expect(el).to.be.accessible();

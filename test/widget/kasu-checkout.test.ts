@@ -473,7 +473,7 @@ describe('<kasu-checkout> step 7: confirmation', () => {
     const { checkoutId, reference, policy } = event.detail;
     expect(checkoutId).to.match(/^chk_/);
     expect(reference).to.match(/^KC-/);
-    expect(policy).to.match(/^KASU-FUN-\d{7}$/);
+    expect(policy).to.match(/^FUN\d{17}$/);
     expect(event.bubbles && event.composed).to.equal(true);
 
     const summary = text(stepRoot(el).querySelector('[part="summary"]'));

@@ -25,7 +25,8 @@ export class KasuStepConfirmation extends LitElement {
     css`
       dl {
         display: grid;
-        grid-template-columns: max-content 1fr;
+        /* A long unbroken value (a policy number) wraps instead of widening the checkout. */
+        grid-template-columns: minmax(0, max-content) minmax(0, 1fr);
         gap: 0.5rem 1rem;
         margin: var(--_k-space) 0;
       }
@@ -34,6 +35,7 @@ export class KasuStepConfirmation extends LitElement {
       }
       dd {
         margin: 0;
+        overflow-wrap: anywhere;
       }
       .policy {
         font-size: 1.25em;
