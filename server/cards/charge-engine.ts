@@ -99,7 +99,10 @@ export class ChargeEngine {
            updated_at = now()
          WHERE id IN (
            SELECT i.id FROM instalments i JOIN subscriptions s ON s.id = i.subscription_id
-           WHERE i.status = 'scheduled' AND s.status = 'active' AND i.next_attempt_at <= $1
+           WHERE i.status = 'scheduled' AND s.status = 'active'
+             -- One instalment asked for by name (the customer's first charge, or its retry after an unknown
+             -- outcome) is charged now: its unfinished attempt resends the same merchantOrderId at once.
+             AND (i.next_attempt_at <= $1 OR $4::text IS NOT NULL)
              AND (i.locked_until IS NULL OR i.locked_until < now()) AND ($4::text IS NULL OR i.id = $4)
            ORDER BY i.next_attempt_at
            LIMIT $3

@@ -53,6 +53,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { serveStandalone } from '../standalone.js';
+import { createFaults, type FaultController, type FaultRuleInput } from '../faults.js';
 import { verifyCardAuth, type CardAuthOptions } from '../../providers/card/card-auth.js';
 
 export type CardSandboxMerchant = { merchantId: string; key: string };
@@ -74,6 +75,8 @@ export type CardSandboxOptions = {
   allowedParentOrigins?: string[];
   /** The unverified header details, as configured in the adapter; default hex and '|'. */
   auth?: CardAuthOptions;
+  /** Initial fault rules (faults.ts); change them with state.faults or <mount>/_faults. */
+  faults?: FaultRuleInput[];
 };
 
 export type CardSandboxCustomer = {
@@ -141,6 +144,8 @@ export type CardSandboxState = {
   requests: CardSandboxRequest[];
   /** Global latency before every API answer. */
   latencyMs: number;
+  /** Injected failures (faults.ts); paths are below the mount, e.g. /api/v1/make-payment-token. */
+  faults: FaultController;
   reset(): void;
 };
 
@@ -444,6 +449,13 @@ export function createCardSandbox(options: CardSandboxOptions = {}): {
   /** Pending waits (latency, hanging answers): close() releases them. */
   const waits = new Set<() => void>();
   let closed = false;
+  const faults = createFaults({
+    rules: options.faults ?? [],
+    errorBody: (status) => ({
+      isSuccess: false,
+      errors: [{ key: status === 504 ? 'GatewayTimeoutException' : status >= 500 ? 'InternalServerError' : 'SandboxFault', value: [`HTTP ${status}`] }],
+    }),
+  });
 
   const state: CardSandboxState = {
     customers: new Map(),
@@ -451,7 +463,9 @@ export function createCardSandbox(options: CardSandboxOptions = {}): {
     ledger: [],
     requests: [],
     latencyMs: options.latencyMs ?? 0,
+    faults: faults.controller,
     reset() {
+      faults.controller.reset();
       state.customers.clear();
       state.cards.clear();
       state.ledger.length = 0;
@@ -608,6 +622,7 @@ export function createCardSandbox(options: CardSandboxOptions = {}): {
   // ---------- tokenizer ----------
 
   const router = express.Router();
+  router.use(faults.router);
   router.use(API_BASE, api);
 
   function base(req: Request): string {
@@ -722,6 +737,7 @@ export function createCardSandbox(options: CardSandboxOptions = {}): {
     state,
     async close() {
       closed = true;
+      faults.close();
       for (const release of [...waits]) release();
     },
   };

@@ -9,6 +9,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { serveStandalone } from '../standalone.js';
+import { createFaults, type FaultController, type FaultRuleInput } from '../faults.js';
 import { curpCheckDigit, parseCurp } from '../../../shared/curp.js';
 
 export type KasuSandboxOptions = {
@@ -22,6 +23,8 @@ export type KasuSandboxOptions = {
   tokenTtlSeconds?: number;
   /** token_full requests per IP per minute; default 30 (KASU's ~5 is too tight for tests). */
   tokenRateLimitPerMinute?: number;
+  /** Initial fault rules (faults.ts); change them with state.faults or <mount>/_faults. */
+  faults?: FaultRuleInput[];
 };
 
 export type SandboxPerson = {
@@ -62,7 +65,9 @@ export type KasuSandboxState = {
   disabledFunctions: Set<string>;
   /** KASU updated its price list: product code (e.g. "30a49", "Retiro") → new `costo` in pesos. */
   prices: Map<string, number>;
-  /** Forget registrations, counters, rate-limit windows and disabled functions. */
+  /** Injected failures (faults.ts); `match.kasuFunction` names a function. */
+  faults: FaultController;
+  /** Forget registrations, counters, rate-limit windows and disabled functions; faults back to the configured ones. */
   reset(): void;
 };
 
@@ -179,7 +184,7 @@ function sameText(a: string, b: string): boolean {
   return left.length === right.length && timingSafeEqual(left, right);
 }
 
-export function createKasuSandbox(options: KasuSandboxOptions = {}): { router: Router; state: KasuSandboxState } {
+export function createKasuSandbox(options: KasuSandboxOptions = {}): { router: Router; state: KasuSandboxState; close(): Promise<void> } {
   const user = options.user ?? SANDBOX_USER;
   const privateKey = options.privateKey ?? SANDBOX_PRIVATE_KEY;
   const now = options.now ?? Date.now;
@@ -187,6 +192,12 @@ export function createKasuSandbox(options: KasuSandboxOptions = {}): { router: R
   const rateLimit = options.tokenRateLimitPerMinute ?? 30;
   const people = new Map(SANDBOX_CURPS.map((person) => [person.curp, person]));
   const tokenTimesByIp = new Map<string, number[]>();
+  const json = express.json({ limit: '64kb' });
+  const faults = createFaults({
+    rules: options.faults ?? [],
+    jsonBody: json,
+    errorBody: (status) => ({ ok: false, mensaje: status === 503 ? 'Servicio no disponible' : 'Error interno del servidor' }),
+  });
 
   const state: KasuSandboxState = {
     registrations: [],
@@ -194,7 +205,9 @@ export function createKasuSandbox(options: KasuSandboxOptions = {}): { router: R
     calls: [],
     disabledFunctions: new Set(),
     prices: new Map(),
+    faults: faults.controller,
     reset() {
+      faults.controller.reset();
       state.prices.clear();
       state.registrations.length = 0;
       state.tokenRequests.clear();
@@ -331,7 +344,8 @@ export function createKasuSandbox(options: KasuSandboxOptions = {}): { router: R
   }
 
   const router = express.Router();
-  router.use(express.json({ limit: '64kb' }));
+  router.use(faults.router);
+  router.use(json);
 
   // POST on the base path or on any single segment, so per-function paths can be configured.
   router.all(['/', '/:segment'], (req: Request, res: Response) => {
@@ -365,7 +379,7 @@ export function createKasuSandbox(options: KasuSandboxOptions = {}): { router: R
     next(error);
   });
 
-  return { router, state };
+  return { router, state, close: () => Promise.resolve(faults.close()) };
 }
 
 /** Runs the simulator on its own HTTP server (port 0 = any free port). */

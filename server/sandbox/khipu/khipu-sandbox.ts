@@ -25,6 +25,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { serveStandalone } from '../standalone.js';
+import { createFaults, type FaultController, type FaultRuleInput } from '../faults.js';
 import {
   khipuAuthorizationReceiver,
   splitKhipuUrl,
@@ -48,6 +49,8 @@ export type KhipuSandboxOptions = {
   /** Per attempt; default 10 s. */
   notificationTimeoutMs?: number;
   fetch?: typeof fetch;
+  /** Initial fault rules (faults.ts); change them with state.faults or <mount>/_faults. */
+  faults?: FaultRuleInput[];
 };
 
 export type KhipuSandboxBank = { bank_id: string; name: string; message: string; min_amount: number; type: string; parent: string };
@@ -152,7 +155,9 @@ export type KhipuSandboxState = {
   receivers: Map<string, { secret: string; notifyUrl: string | null }>;
   /** Pending forced failures (POST /_control/fail-next). */
   failNext: Array<{ status: number; path: string | null; method: string | null; times: number }>;
-  /** Forget everything and stop pending notifications; receivers go back to the configured ones. */
+  /** Injected failures (faults.ts); paths are below the mount, e.g. /api/2.0/payments. */
+  faults: FaultController;
+  /** Forget everything and stop pending notifications; receivers and faults go back to the configured ones. */
   reset(): void;
 };
 
@@ -321,6 +326,10 @@ export function createKhipuSandbox(options: KhipuSandboxOptions = {}): {
 
   let lifecycle = new AbortController();
   const deliveries = new Set<Promise<void>>();
+  const faults = createFaults({
+    rules: options.faults ?? [],
+    errorBody: (status) => ({ status, message: status === 503 ? 'Servicio no disponible temporalmente' : 'Error simulado' }),
+  });
 
   const state: KhipuSandboxState = {
     payments: new Map(),
@@ -328,7 +337,9 @@ export function createKhipuSandbox(options: KhipuSandboxOptions = {}): {
     requests: [],
     receivers: new Map(),
     failNext: [],
+    faults: faults.controller,
     reset() {
+      faults.controller.reset();
       lifecycle.abort();
       lifecycle = new AbortController();
       state.payments.clear();
@@ -777,6 +788,7 @@ export function createKhipuSandbox(options: KhipuSandboxOptions = {}): {
   }
 
   const router = express.Router();
+  router.use(faults.router);
   router.use(API_BASE, api);
 
   router.get('/assets/khipu-sandbox.css', (_req, res) => {
@@ -958,6 +970,7 @@ export function createKhipuSandbox(options: KhipuSandboxOptions = {}): {
     router,
     state,
     async close() {
+      faults.close();
       lifecycle.abort();
       await Promise.allSettled([...deliveries]);
     },

@@ -33,6 +33,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { serveStandalone } from '../standalone.js';
+import { createFaults, type FaultController, type FaultRuleInput } from '../faults.js';
 
 export const SANDBOX_TUPAY_ACCESS_KEY = 'sandbox@kasu.example';
 export const SANDBOX_TUPAY_SECRET_KEY = 'sandbox-tupay-secret';
@@ -134,6 +135,8 @@ export type TupaySandboxState = {
   addCashout(input: TupaySandboxCashoutInput): TupaySandboxCashout;
   /** Applies every timeline step due by `nowMs` (default: the simulator's now); list requests do it first. */
   settle(nowMs?: number): void;
+  /** Injected failures (faults.ts); paths are below the mount, e.g. /v1/deposits. */
+  faults: FaultController;
 };
 
 export type TupaySandboxOptions = {
@@ -147,6 +150,8 @@ export type TupaySandboxOptions = {
   cashouts?: TupaySandboxCashout[];
   /** Adds other sales channels' activity (seedSandboxActivity) at creation. */
   seedActivity?: { seed: number };
+  /** Initial fault rules (faults.ts); change them with state.faults or <mount>/_faults. */
+  faults?: FaultRuleInput[];
 };
 
 /** "YYYY-MM-DD HH:mm:ss" in UTC. */
@@ -226,6 +231,10 @@ export function createTupaySandbox(options: TupaySandboxOptions = {}): {
   const accessKey = options.accessKey ?? SANDBOX_TUPAY_ACCESS_KEY;
   const secretKey = options.secretKey ?? SANDBOX_TUPAY_SECRET_KEY;
   const allowed = options.allowedIps ? new Set(options.allowedIps) : null;
+  const faults = createFaults({
+    rules: options.faults ?? [],
+    errorBody: (status) => ({ code: status, description: status === 503 ? 'Service unavailable' : 'Internal server error' }),
+  });
 
   /** Records with steps still to come → those steps, ascending. Kept out of the records so answers never show them. */
   const timelines = new Map<TupaySandboxDeposit | TupaySandboxCashout, TupayStatusStep[]>();
@@ -241,6 +250,7 @@ export function createTupaySandbox(options: TupaySandboxOptions = {}): {
     sessions: new Map(),
     requests: [],
     logins: 0,
+    faults: faults.controller,
     setStatus(id, status) {
       state.settle();
       const record = state.deposits.find((deposit) => deposit.idDeposit === id) ?? state.cashouts.find((cashout) => cashout.idCashout === id);
@@ -305,6 +315,7 @@ export function createTupaySandbox(options: TupaySandboxOptions = {}): {
   if (options.seedActivity) seedSandboxActivity(state, { nowMs: now(), seed: options.seedActivity.seed });
 
   const router = express.Router();
+  router.use(faults.router);
 
   // Record every call, then check the caller's IP.
   router.use((req: Request, res: Response, next: NextFunction) => {
@@ -411,7 +422,7 @@ export function createTupaySandbox(options: TupaySandboxOptions = {}): {
   router.get('/v1/cashouts', cashouts);
   router.get('/v1/cashout', cashouts);
 
-  return { router, state, close: () => Promise.resolve() };
+  return { router, state, close: () => Promise.resolve(faults.close()) };
 }
 
 /** Whole centavos → pesos (123456 → 1234.56). */
