@@ -15,6 +15,7 @@ const vitestJson = (file) => ['--reporter=default', '--reporter=json', `--output
 /** Each stage: a command, and how to count what it ran (default: the whole stage is one check). */
 const stages = [
   { name: 'typecheck', cmd: [bin('tsc'), '--noEmit', '-p', 'tsconfig.json'] },
+  { name: 'typecheck bench', cmd: [bin('tsc'), '--noEmit', '-p', 'bench/tsconfig.json'] },
   { name: 'lint', cmd: [bin('eslint'), '--config', '.config/eslint.config.js', '--max-warnings', '0', '.'] },
   {
     name: 'unit + server',
