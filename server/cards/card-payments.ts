@@ -93,6 +93,10 @@ export class CardPayments {
     if (existing && existing.status !== 'pending_card') throw new AppError('CHECKOUT_CLOSED');
     const now = this.now();
     const instalmentId = await this.db.transaction(async (tx) => {
+      // One enrolment at a time per order: a submit racing this one (another tab) waits here, then sees what it did.
+      await tx.query('SELECT id FROM orders WHERE id = $1 FOR UPDATE', [order.id]);
+      const current = await tx.query<{ status: string }>('SELECT status FROM subscriptions WHERE order_id = $1', [order.id]);
+      if ((current.rows[0]?.status ?? null) !== (existing?.status ?? null)) return null;
       await insertConsentEvents(tx, [{
         checkoutId: record.id, document: 'recurring_charges', version: this.config.recurringConsent.version,
         url: this.config.tokenizerUrl, accepted: true, ip: context.ip, userAgent: context.userAgent,
@@ -119,6 +123,7 @@ export class CardPayments {
       });
       return created.instalmentIds[0]!;
     });
+    if (instalmentId === null) throw new AppError('SUBMIT_IN_PROGRESS');
     await this.charge(instalmentId, order);
   }
 

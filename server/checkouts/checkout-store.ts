@@ -214,6 +214,8 @@ export async function upsertOrderForAttempt(
      VALUES ($1, $2, $3, $4, $5, $6, $7, 'MXN', $8, $9, $10, 'registering', 1)
      ON CONFLICT (checkout_id) DO UPDATE SET
        registration_attempts = orders.registration_attempts + 1, status = 'registering',
+       -- Still 'registering': the attempt before died mid-call (a crash), so KASU may have registered it.
+       last_error = CASE WHEN orders.status = 'registering' THEN 'unknown:INTERRUPTED' ELSE orders.last_error END,
        payment_method = EXCLUDED.payment_method, product = EXCLUDED.product, kasu_product = EXCLUDED.kasu_product,
        price_centavos = EXCLUDED.price_centavos, instalments = EXCLUDED.instalments,
        instalment_centavos = EXCLUDED.instalment_centavos, updated_at = now()
