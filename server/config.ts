@@ -3,6 +3,7 @@
  * listing every problem. In sandbox mode every provider defaults to the built-in simulator; in live mode the
  * process refuses to start without real credentials.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const SANDBOX = {
@@ -20,6 +21,43 @@ const SANDBOX = {
 } as const;
 /** The admin token sandbox mode uses when ADMIN_TOKEN is unset (so `npm run reconcile` works out of the box). */
 export const SANDBOX_ADMIN_TOKEN = SANDBOX.ADMIN_TOKEN;
+/**
+ * The sandbox defaults that are secrets in live mode (provider keys, webhook secret, admin token): tests check that
+ * none of them reaches the widget bundle, an answer or a log line.
+ */
+export const SANDBOX_SECRETS = {
+  KASU_PRIVATE_KEY: SANDBOX.KASU_PRIVATE_KEY,
+  KHIPU_SECRET: SANDBOX.KHIPU_SECRET,
+  CARD_KEY: SANDBOX.CARD_KEY,
+  TUPAY_SECRET_KEY: SANDBOX.TUPAY_SECRET_KEY,
+  MERCHANT_WEBHOOK_SECRET: SANDBOX.MERCHANT_WEBHOOK_SECRET,
+  ADMIN_TOKEN: SANDBOX.ADMIN_TOKEN,
+} as const;
+
+/** Express's `trust proxy`: false (off), true (any), a hop count, or addresses/subnets/names of trusted proxies. */
+export type TrustProxy = boolean | number | string[];
+const TRUST_PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+function parseTrustProxy(value: string, ctx: z.RefinementCtx): TrustProxy {
+  const text = value.trim().toLowerCase();
+  if (['', 'false', 'off', 'no', '0'].includes(text)) return false;
+  if (['true', 'on', 'yes'].includes(text)) return true;
+  if (/^\d+$/.test(text)) return Number(text);
+  const items = text.split(',').map((item) => item.trim()).filter(Boolean);
+  const bad = items.filter((item) => {
+    if (TRUST_PROXY_NAMES.has(item)) return false;
+    const [address, bits, ...rest] = item.split('/');
+    if (rest.length || !address || isIP(address) === 0) return true;
+    return bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(address) === 4 ? 32 : 128));
+  });
+  if (bad.length) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be false, true, a hop count, or addresses/subnets (CIDR) or loopback/linklocal/uniquelocal; not ${bad.join(', ')}`,
+    });
+    return z.NEVER;
+  }
+  return items;
+}
 
 const optionalString = z.string().trim().min(1).optional();
 const optionalUrl = z.url().optional();
@@ -41,6 +79,12 @@ const EnvSchema = z
     ALLOWED_ORIGINS: csv,
     ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    /** Which proxies in front of the BFF to believe about the client's address (X-Forwarded-For); off by default. */
+    TRUST_PROXY: z.string().default('false').transform(parseTrustProxy),
+    /** POST /v1/checkouts (a CURP lookup at KASU) per client IP per minute; 0 = no limit. */
+    RATE_LIMIT_CURP_PER_IP_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(20),
+    /** Calls that reach KASU for one checkout (quote, submit) per minute; 0 = no limit. */
+    RATE_LIMIT_PER_CHECKOUT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(30),
 
     KASU_BASE_URL: optionalUrl,
     KASU_USER: optionalString,
@@ -157,6 +201,10 @@ export type Config = {
   allowedOrigins: string[];
   adminToken: string | undefined;
   logLevel: Env['LOG_LEVEL'];
+  /** Express's `trust proxy` (TRUST_PROXY): which proxies' X-Forwarded-For decides the client IP. */
+  trustProxy: TrustProxy;
+  /** Requests per window (one minute) shared by every instance through the database; 0 = no limit. */
+  rateLimits: { curpPerIp: number; perCheckout: number; windowSeconds: number };
   checkoutTtlHours: number;
   quoteValidMinutes: number;
   instalmentOptions: number[];
@@ -242,6 +290,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     allowedOrigins: env.ALLOWED_ORIGINS,
     adminToken: env.ADMIN_TOKEN ?? (sandbox ? SANDBOX.ADMIN_TOKEN : undefined),
     logLevel: env.LOG_LEVEL,
+    trustProxy: env.TRUST_PROXY,
+    rateLimits: {
+      curpPerIp: env.RATE_LIMIT_CURP_PER_IP_PER_MINUTE,
+      perCheckout: env.RATE_LIMIT_PER_CHECKOUT_PER_MINUTE,
+      windowSeconds: 60,
+    },
     checkoutTtlHours: env.CHECKOUT_TTL_HOURS,
     quoteValidMinutes: env.QUOTE_VALID_MINUTES,
     instalmentOptions: env.INSTALMENT_OPTIONS,

@@ -238,6 +238,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     config: { ...config, publicUrl },
     db,
     logger,
+    ...(options.now ? { now: options.now } : {}),
     checkouts,
     khipu,
     khipuBanks: khipuClient,

@@ -302,4 +302,20 @@ CREATE INDEX reconciliation_lines_key ON reconciliation_lines (report_id, rail, 
 CREATE INDEX reconciliation_lines_category ON reconciliation_lines (report_id, category, seq);
 `,
   },
+  {
+    id: '005-rate-limits',
+    sql: `
+-- Request counters of the rate limits, shared by every instance: one row per bucket (what is limited), key (whose
+-- requests: a hashed client IP, a checkout id) and fixed window; incremented with one atomic upsert. Windows that
+-- have ended are deleted as instances go.
+CREATE TABLE rate_limit_hits (
+  bucket text NOT NULL,
+  key text NOT NULL,
+  window_start timestamptz NOT NULL,
+  hits integer NOT NULL,
+  PRIMARY KEY (bucket, key, window_start)
+);
+CREATE INDEX rate_limit_hits_window ON rate_limit_hits (window_start);
+`,
+  },
 ];

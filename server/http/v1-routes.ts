@@ -7,6 +7,7 @@ import { AppError } from '../errors.js';
 import type { CheckoutService } from '../checkouts/checkout-service.js';
 import type { KhipuApi } from '../providers/khipu/khipu-api.js';
 import { parseWith } from './middleware.js';
+import { ipKey, type RateLimiter } from './rate-limit.js';
 
 function bearer(req: Request): string | null {
   const match = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '');
@@ -20,13 +21,18 @@ function context(req: Request) {
 /** Khipu's bank list changes rarely: one fetch serves every customer for a while. */
 const BANKS_TTL_MS = 10 * 60_000;
 
-export function v1Routes(checkouts: CheckoutService, khipuBanks: Pick<KhipuApi, 'banks'> | null): Router {
+/**
+ * API v1. Rate limits (shared through the database): POST /checkouts per client IP (each one is a CURP lookup at
+ * KASU), and quote and submit per checkout once its token is accepted (each one calls KASU for that checkout).
+ */
+export function v1Routes(checkouts: CheckoutService, khipuBanks: Pick<KhipuApi, 'banks'> | null, limiter: RateLimiter): Router {
   const router = Router();
   let banksCache: { at: number; banks: KhipuBank[] } | null = null;
   const authorized = (req: Request) => checkouts.authorize(String(req.params.id), bearer(req));
 
   router.post('/checkouts', async (req, res) => {
     const { curp } = parseWith(CreateCheckoutRequestSchema, req.body);
+    await limiter.enforce(res, 'curp-ip', ipKey(req.ip));
     const created = await checkouts.create(curp);
     res.status(201).setHeader('Cache-Control', 'no-store').json(created);
   });
@@ -45,6 +51,7 @@ export function v1Routes(checkouts: CheckoutService, khipuBanks: Pick<KhipuApi, 
   router.post('/checkouts/:id/quote', async (req, res) => {
     const record = await authorized(req);
     const { product } = parseWith(QuoteRequestSchema, req.body);
+    await limiter.enforce(res, 'checkout', record.id);
     res.json(await checkouts.quote(record, product));
   });
 
@@ -53,6 +60,7 @@ export function v1Routes(checkouts: CheckoutService, khipuBanks: Pick<KhipuApi, 
     const key = IdempotencyKeySchema.safeParse(req.get('idempotency-key'));
     if (!key.success) throw new AppError('IDEMPOTENCY_KEY_REQUIRED');
     const request = parseWith(SubmitRequestSchema, req.body);
+    await limiter.enforce(res, 'checkout', record.id);
     res.json({ checkout: await checkouts.submit(record, request, key.data, context(req)) });
   });
 
