@@ -72,15 +72,18 @@ export const rejectNul: RequestHandler = (req, _res, next) => {
   next();
 };
 
+/** A NUL, or half of a surrogate pair (JSON allows "\ud800"; PostgreSQL's text and jsonb refuse both). */
+const UNSTORABLE = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function holdsNul(value: unknown): boolean {
   const stack: unknown[] = [value];
   while (stack.length) {
     const item = stack.pop();
     if (typeof item === 'string') {
-      if (item.includes('\0')) return true;
+      if (UNSTORABLE.test(item)) return true;
     } else if (item && typeof item === 'object') {
       for (const [key, child] of Object.entries(item)) {
-        if (key.includes('\0')) return true;
+        if (UNSTORABLE.test(key)) return true;
         stack.push(child);
       }
     }

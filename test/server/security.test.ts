@@ -220,6 +220,12 @@ describe('request size and shape', () => {
     const nulInBody = await call('PATCH', '/v1/checkouts/chk_x', { token: 'x', body: { address: { street: 'a\u0000b' } } });
     expect(nulInBody.status).toBe(400);
     expectEnvelope(nulInBody, 'VALIDATION_FAILED');
+    // Half a surrogate pair is valid JSON but not storable (found by the fuzzer: it answered 500).
+    const loneSurrogate = await call('PATCH', '/v1/checkouts/chk_x', { token: 'x', body: '{"address":{"number":"\\ud80010"}}' });
+    expect(loneSurrogate.status).toBe(400);
+    expectEnvelope(loneSurrogate, 'VALIDATION_FAILED');
+    const pair = await call('PATCH', '/v1/checkouts/chk_x', { token: 'x', body: '{"address":{"number":"\\ud83d\\ude00"}}' });
+    expect(pair.status, 'a whole pair (an emoji) is not refused as unstorable').not.toBe(400);
   });
 
   it('when an admin job name is a prototype key, then it is an unknown job (404), never run or a 500', async () => {
