@@ -18,9 +18,16 @@ export function dueDate(firstChargeDate: string, payDay: number, number: number)
   return date.toISOString().slice(0, 10);
 }
 
+const MEXICO_CITY_OFFSET_MS = -6 * 3_600_000;
+
 /** A calendar date in Mexico City (UTC−6 all year since 2022: Mexico abolished daylight saving time). */
 export function mexicoCityDate(instant: Date): string {
-  return new Date(instant.getTime() - 6 * 3_600_000).toISOString().slice(0, 10);
+  return new Date(instant.getTime() + MEXICO_CITY_OFFSET_MS).toISOString().slice(0, 10);
+}
+
+/** The hour of the day (0–23) in Mexico City. */
+export function mexicoCityHour(instant: Date): number {
+  return new Date(instant.getTime() + MEXICO_CITY_OFFSET_MS).getUTCHours();
 }
 
 /** The moment a due date starts being chargeable: 09:00 in Mexico City, a civil hour for a charge. */

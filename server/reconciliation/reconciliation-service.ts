@@ -7,7 +7,7 @@ import type { Database } from '../db/database.js';
 import { errorMessage, isErrorCode } from '../../shared/errors.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { mexicoCityDate } from '../cards/schedule.js';
+import { mexicoCityDate, mexicoCityHour } from '../cards/schedule.js';
 import { enqueueMerchantEvent } from '../webhooks/merchant-webhooks.js';
 import { TupayLedger, type SyncProgress, type TupayReader } from './tupay-ledger.js';
 import { buildReport, newReportId, type ReportSummary, type StatusSets } from './reconciliation.js';
@@ -85,8 +85,7 @@ export class ReconciliationService {
    * window up to now. Returns null when there is nothing to do.
    */
   async runDaily(at: Date = this.now()): Promise<ReportSummary | null> {
-    const hour = Number(new Date(at.getTime() - 6 * HOUR_MS).toISOString().slice(11, 13));
-    if (hour < this.settings.dailyHour) return null;
+    if (mexicoCityHour(at) < this.settings.dailyHour) return null;
     const day = mexicoCityDate(at);
     const from = mexicoCityDay(mexicoCityDate(new Date(at.getTime() - this.settings.lookbackDays * 86_400_000))).start;
     const { rows } = await this.db.query<{ id: string }>(

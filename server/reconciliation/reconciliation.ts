@@ -19,6 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Queryable } from '../db/database.js';
 import { centavosToDecimal } from '../../shared/money.js';
+import type { SyncCounts } from './tupay-ledger.js';
 
 export type StatusSets = {
   depositPaid: string[];
@@ -44,7 +45,6 @@ export const LINE_CATEGORIES = [
 ] as const;
 export type LineCategory = (typeof LINE_CATEGORIES)[number];
 
-export type Counts = { read: number; inserted: number; updated: number; unchanged: number; rejected: number };
 export type RailTotal = {
   rail: 'tupay' | 'khipu' | 'card' | 'tupay-cashout';
   currency: string;
@@ -63,7 +63,7 @@ export type ReportSummary = {
   completedAt: string | null;
   previousReportId: string | null;
   tupay:
-    | { synced: true; deposits: Counts; cashouts: Counts }
+    | { synced: true; deposits: SyncCounts; cashouts: SyncCounts }
     | { synced: false; reason: 'not_configured' | 'not_requested' };
   orders: { total: number; paid: number; unpaid: number };
   counts: Record<LineCategory, number> & { statusChanges: number; reversals: number; paidOrphans: number };
@@ -311,7 +311,7 @@ export async function readLines(
   return rows.map(toLine);
 }
 
-export const CSV_COLUMNS = [
+const CSV_COLUMNS = [
   'seq', 'category', 'rail', 'kind', 'id', 'order_reference', 'provider_status', 'previous_status', 'reversal', 'state',
   'currency', 'amount', 'expected', 'fee', 'refunded', 'instalment', 'occurred_at', 'changed_at',
 ] as const;
@@ -324,7 +324,7 @@ function csvField(value: string | number | boolean | null): string {
   return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
 }
 
-export function csvLine(line: ReportLine): string {
+function csvLine(line: ReportLine): string {
   const money = (value: number | null) => (value === null ? null : centavosToDecimal(value));
   return `${[
     line.seq, line.category, line.rail, line.kind, line.id, line.orderReference, line.providerStatus, line.previousStatus,
@@ -343,9 +343,5 @@ export async function* reportCsv(db: Queryable, reportId: string, pageSize = 2_0
     yield lines.map(csvLine).join('');
     after = lines[lines.length - 1]!.seq;
   }
-}
-
-export function isReportCategory(value: string): value is LineCategory {
-  return (LINE_CATEGORIES as readonly string[]).includes(value);
 }
 
