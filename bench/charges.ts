@@ -13,7 +13,7 @@ import { createSubscription } from '../server/cards/subscription-store.js';
 import { openDatabase, type Database } from '../server/db/database.js';
 import { CardClient } from '../server/providers/card/card-client.js';
 import { SANDBOX_CARD_KEY, SANDBOX_CARD_MERCHANT_ID, startCardSandbox } from '../server/sandbox/card/card-sandbox.js';
-import { childEnv, freePort, onCleanup, postgresSchema, progress, round, spawnNode, tempDir, waitFor200, type Child } from './lib.js';
+import { childEnv, freePort, onCleanup, postgresSchema, progress, round, spawnBff, tempDir, waitFor200, type Child } from './lib.js';
 
 export type ChargeResult = {
   engine: 'pglite' | 'postgres';
@@ -126,13 +126,11 @@ async function cardOnFile(url: string): Promise<{ customerId: string; token: str
 
 async function startBff(name: string, env: Record<string, string>): Promise<{ child: Child; url: string }> {
   const port = await freePort();
-  const child = spawnNode(name, 'server/main.ts', {
-    env: childEnv({
-      MODE: 'sandbox', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ADMIN_TOKEN,
-      CARD_CHARGE_INTERVAL_SECONDS: '3600', KHIPU_POLL_INTERVAL_SECONDS: '3600', WEBHOOK_DISPATCH_INTERVAL_MS: '3600000',
-      ...env,
-    }),
-  });
+  const child = await spawnBff(name, childEnv({
+    MODE: 'sandbox', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ADMIN_TOKEN,
+    CARD_CHARGE_INTERVAL_SECONDS: '3600', KHIPU_POLL_INTERVAL_SECONDS: '3600', WEBHOOK_DISPATCH_INTERVAL_MS: '3600000',
+    ...env,
+  }));
   const url = `http://127.0.0.1:${port}`;
   await waitFor200(`${url}/healthz`, 60_000, child);
   return { child, url };

@@ -99,15 +99,19 @@ export type Child = {
 };
 
 /**
- * Spawns `node [--import tsx] script …args` from the repository root. stderr is kept (its tail, for errors) and
+ * Spawns `node …nodeArgs [--import tsx] script …args` from the repository root. stderr is kept (its tail, for errors) and
  * echoed with a prefix when `echo` is set; stdout is captured. The process is stopped by cleanupAll() if still alive.
  */
 export function spawnNode(
   name: string,
   script: string,
-  options: { args?: string[]; env?: Record<string, string | undefined>; tsx?: boolean; echo?: boolean } = {},
+  options: {
+    args?: string[]; nodeArgs?: string[]; env?: Record<string, string | undefined>; tsx?: boolean; echo?: boolean;
+  } = {},
 ): Child {
-  const argv = [...(options.tsx === false ? [] : ['--import', 'tsx']), script, ...(options.args ?? [])];
+  const argv = [
+    ...(options.nodeArgs ?? []), ...(options.tsx === false ? [] : ['--import', 'tsx']), script, ...(options.args ?? []),
+  ];
   const child = spawn(process.execPath, argv, {
     cwd: ROOT,
     env: { ...options.env } as NodeJS.ProcessEnv,
@@ -278,4 +282,39 @@ export function childEnv(env: Record<string, string>): Record<string, string | u
     if (/^(KASU|KHIPU|CARD|TUPAY|MERCHANT_WEBHOOK|WEBHOOK|RECONCILIATION|PAYMENT_METHODS|INSTALMENT)_/.test(key)) delete base[key];
   }
   return { ...base, ...env };
+}
+
+/** The compiled BFF, as `npm start` runs it (`npm run build:server` writes it). */
+export const BFF_ENTRY = 'dist/server/server/main.js';
+let bffBuilt: Promise<void> | null = null;
+
+/** Compiles the server once per benchmark run (tsc, a few seconds), so every part measures the code of the tree. */
+export function buildBff(): Promise<void> {
+  bffBuilt ??= new Promise<void>((resolve, reject) => {
+    progress('  compiling the server (npm run build:server)');
+    const tsc = spawn(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'server/tsconfig.build.json'], {
+      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    tsc.stdout!.on('data', (chunk: Buffer) => { output += String(chunk); });
+    tsc.stderr!.on('data', (chunk: Buffer) => { output += String(chunk); });
+    tsc.on('error', reject);
+    tsc.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the server does not compile: ${output.slice(-800)}`))));
+  });
+  return bffBuilt;
+}
+
+/**
+ * A BFF process: the compiled server (see buildBff) as `npm start` runs it. BENCH_CPU_PROF=<dir> writes a V8 CPU
+ * profile of each BFF there when it stops (open it in Chrome DevTools → Performance, or speedscope).
+ */
+export async function spawnBff(name: string, env: Record<string, string | undefined>): Promise<Child> {
+  await buildBff();
+  const profileDir = process.env.BENCH_CPU_PROF;
+  return spawnNode(name, BFF_ENTRY, {
+    tsx: false,
+    env,
+    echo: process.env.BENCH_ECHO === '1',
+    nodeArgs: ['--enable-source-maps', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
+  });
 }

@@ -1,7 +1,7 @@
 /**
  * Parts 2 and 3: create-checkout and quote under load (autocannon, 64 connections), through the BFF (a real
- * `server/main.ts` process on the embedded database in a temporary DATA_DIR, or on PostgreSQL in a schema of its own
- * with BENCH_LOAD_DATABASE_URL) and through the bare relay
+ * process of the compiled server on the embedded database in a temporary DATA_DIR, or on PostgreSQL in a schema of
+ * its own) and through the bare relay
  * (bench/relay.ts), both in front of the same KASU simulator running in a process of its own
  * (bench/kasu-sandbox.ts). Latencies are taken per response (2xx only) from autocannon's `response` events, so
  * percentiles keep sub-millisecond precision. The simulator's counters give token_full requests per CURP during the
@@ -11,7 +11,7 @@ import autocannon, { type Request as CannonRequest, type Result as CannonResult 
 import { CreateCheckoutResponseSchema } from '../shared/contract.js';
 import { SANDBOX_CURPS } from '../server/sandbox/kasu/kasu-sandbox.js';
 import {
-  childEnv, firstJsonLine, freePort, percentile, postgresSchema, postJson, progress, round, sleep, spawnNode, tempDir, waitFor200,
+  childEnv, firstJsonLine, freePort, percentile, postgresSchema, postJson, progress, round, sleep, spawnBff, spawnNode, tempDir, waitFor200,
 } from './lib.js';
 
 export type LoadFigures = {
@@ -29,7 +29,7 @@ export type LoadFigures = {
 };
 
 export type LoadResult = {
-  /** The BFF's database: the embedded one (default) or PostgreSQL (BENCH_LOAD_DATABASE_URL). */
+  /** The BFF's database: the embedded one, or PostgreSQL when `databaseUrl` is given. */
   database: 'pglite' | 'postgres';
   connections: number;
   seconds: number;
@@ -97,15 +97,13 @@ export async function loadTest(options: { seconds: number; warmupSeconds: number
   const { dir, remove } = await tempDir('load');
   const postgres = options.databaseUrl ? await postgresSchema(options.databaseUrl, 'bench_load') : null;
   const bffPort = await freePort();
-  const bffChild = spawnNode('bff', 'server/main.ts', {
-    env: childEnv({
-      MODE: 'sandbox', PORT: String(bffPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn', KASU_BASE_URL: kasu,
-      ...(postgres ? { DATABASE_URL: postgres.databaseUrl } : { DATA_DIR: dir }),
-      CARD_CHARGE_INTERVAL_SECONDS: '3600', KHIPU_POLL_INTERVAL_SECONDS: '3600', WEBHOOK_DISPATCH_INTERVAL_MS: '3600000',
-      // The load comes from one IP onto 64 checkouts: limits high enough never to refuse, still counted as in production.
-      RATE_LIMIT_CURP_PER_IP_PER_MINUTE: String(BFF_RATE_LIMIT), RATE_LIMIT_PER_CHECKOUT_PER_MINUTE: String(BFF_RATE_LIMIT),
-    }),
-  });
+  const bffChild = await spawnBff('bff', childEnv({
+    MODE: 'sandbox', PORT: String(bffPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn', KASU_BASE_URL: kasu,
+    ...(postgres ? { DATABASE_URL: postgres.databaseUrl } : { DATA_DIR: dir }),
+    CARD_CHARGE_INTERVAL_SECONDS: '3600', KHIPU_POLL_INTERVAL_SECONDS: '3600', WEBHOOK_DISPATCH_INTERVAL_MS: '3600000',
+    // The load comes from one IP onto 64 checkouts: limits high enough never to refuse, still counted as in production.
+    RATE_LIMIT_CURP_PER_IP_PER_MINUTE: String(BFF_RATE_LIMIT), RATE_LIMIT_PER_CHECKOUT_PER_MINUTE: String(BFF_RATE_LIMIT),
+  }));
   const bff = `http://127.0.0.1:${bffPort}`;
   await waitFor200(`${bff}/healthz`, 60_000, bffChild);
   progress(`  BFF ${bff}, relay ${relay}, KASU simulator ${kasu}`);

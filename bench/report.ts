@@ -16,7 +16,8 @@ export type Outcome<T> = { ok: true; value: T } | { ok: false; error: string } |
 
 export type Results = {
   widget: Outcome<WidgetSize>;
-  load: Outcome<LoadResult>;
+  loadPglite: Outcome<LoadResult>;
+  loadPostgres: Outcome<LoadResult>;
   chargesPglite: Outcome<ChargeResult>;
   chargesPostgres: Outcome<ChargeResult>;
   tupay: Outcome<TupayResult>;
@@ -57,37 +58,41 @@ export function rows(results: Results): Row[] {
     });
   } else if (w) out.push(failed('widget.firstPaint.brotli', 'Widget first paint (JS + CSS, brotli)', '≤ 20,000 B', w.error));
 
-  const l = results.load;
-  for (const endpoint of ['create', 'quote'] as const) {
-    const on = l?.ok && l.value.database === 'postgres' ? 'PostgreSQL' : 'embedded DB';
-    const name = `${endpoint === 'create' ? 'create-checkout' : 'quote'} (BFF on ${on})`;
-    if (l?.ok) {
-      const { bff, relay } = l.value[endpoint];
-      const ratio = relay.rps ? bff.rps / relay.rps : 0;
-      out.push({
-        id: `load.${endpoint}.ratio`, measure: `${name}: BFF / bare relay throughput`,
-        figure: `${ratio.toFixed(2)} (BFF ${int(bff.rps)} req/s${transportNote(bff)}, relay ${int(relay.rps)} req/s${transportNote(relay)})`,
-        value: Math.round(ratio * 100) / 100, unit: '', goal: '≥ 0.7', pass: ratio >= 0.7 && bff.non2xx === 0 && bff.errors === 0,
-      });
-      const overhead = bff.p99Ms - relay.p99Ms;
-      out.push({
-        id: `load.${endpoint}.p99Overhead`, measure: `${name}: p99 overhead over the relay`,
-        figure: `${overhead >= 0 ? '+' : '−'}${ms(Math.abs(overhead))} (BFF p50 ${ms(bff.p50Ms)} / p99 ${ms(bff.p99Ms)}, relay p50 ${ms(relay.p50Ms)} / p99 ${ms(relay.p99Ms)})`,
-        value: Math.round(overhead * 100) / 100, unit: 'ms', goal: '≤ 5 ms', pass: overhead <= 5,
-      });
-    } else if (l) {
-      out.push(failed(`load.${endpoint}.ratio`, `${name}: BFF / bare relay throughput`, '≥ 0.7', l.error));
-      out.push(failed(`load.${endpoint}.p99Overhead`, `${name}: p99 overhead over the relay`, '≤ 5 ms', l.error));
+  for (const [key, l, on] of [
+    ['pglite', results.loadPglite, 'embedded DB'],
+    ['postgres', results.loadPostgres, 'PostgreSQL'],
+  ] as const) {
+    for (const endpoint of ['create', 'quote'] as const) {
+      const name = `${endpoint === 'create' ? 'create-checkout' : 'quote'} (BFF on ${on})`;
+      if (l?.ok) {
+        const { bff, relay } = l.value[endpoint];
+        const ratio = relay.rps ? bff.rps / relay.rps : 0;
+        out.push({
+          id: `load.${key}.${endpoint}.ratio`, measure: `${name}: BFF / bare relay throughput`,
+          figure: `${ratio.toFixed(2)} (BFF ${int(bff.rps)} req/s${transportNote(bff)}, relay ${int(relay.rps)} req/s${transportNote(relay)})`,
+          value: Math.round(ratio * 100) / 100, unit: '', goal: '≥ 0.7', pass: ratio >= 0.7 && bff.non2xx === 0 && bff.errors === 0,
+        });
+        const overhead = bff.p99Ms - relay.p99Ms;
+        out.push({
+          id: `load.${key}.${endpoint}.p99Overhead`, measure: `${name}: p99 overhead over the relay`,
+          figure: `${overhead >= 0 ? '+' : '−'}${ms(Math.abs(overhead))} (BFF p50 ${ms(bff.p50Ms)} / p99 ${ms(bff.p99Ms)}, relay p50 ${ms(relay.p50Ms)} / p99 ${ms(relay.p99Ms)})`,
+          value: Math.round(overhead * 100) / 100, unit: 'ms', goal: '≤ 5 ms', pass: overhead <= 5,
+        });
+      } else if (l) {
+        out.push(failed(`load.${key}.${endpoint}.ratio`, `${name}: BFF / bare relay throughput`, '≥ 0.7', l.error));
+        out.push(failed(`load.${key}.${endpoint}.p99Overhead`, `${name}: p99 overhead over the relay`, '≤ 5 ms', l.error));
+      }
     }
+    const measure = `KASU token_full calls per CURP during the BFF load (${on})`;
+    if (l?.ok) {
+      const t = l.value.tokenFull;
+      out.push({
+        id: `load.${key}.tokenFullPerCurp`, measure,
+        figure: t.curps === 0 ? 'none' : t.min === t.max ? `${t.max} for each of ${t.curps} CURPs` : `${t.min}–${t.max} over ${t.curps} CURPs`,
+        value: t.max, unit: 'calls', goal: '1', pass: t.curps > 0 && t.max === 1 && t.min === 1,
+      });
+    } else if (l) out.push(failed(`load.${key}.tokenFullPerCurp`, measure, '1', l.error));
   }
-  if (l?.ok) {
-    const t = l.value.tokenFull;
-    out.push({
-      id: 'load.tokenFullPerCurp', measure: 'KASU token_full calls per CURP during the BFF load',
-      figure: t.curps === 0 ? 'none' : t.min === t.max ? `${t.max} for each of ${t.curps} CURPs` : `${t.min}–${t.max} over ${t.curps} CURPs`,
-      value: t.max, unit: 'calls', goal: '1', pass: t.curps > 0 && t.max === 1 && t.min === 1,
-    });
-  } else if (l) out.push(failed('load.tokenFullPerCurp', 'KASU token_full calls per CURP during the BFF load', '1', l.error));
 
   for (const [key, outcome, label] of [
     ['pglite', results.chargesPglite, 'embedded DB, 1 BFF'],
@@ -158,15 +163,18 @@ export function markdown(results: Results, env: Environment, table: Row[]): stri
   for (const row of table) lines.push(`| ${cell(row.measure)} | ${cell(row.figure)} | ${cell(row.goal)} | ${mark(row.pass)} |`);
   lines.push('');
 
-  const l = results.load;
-  if (l?.ok) {
-    const v = l.value;
-    lines.push(`## Load: BFF (${v.database === 'pglite' ? 'embedded database' : 'PostgreSQL'}) vs bare relay (${v.connections} connections, ${v.seconds} s each after ${v.warmupSeconds} s of warm-up)`, '');
+  const loads = [results.loadPglite, results.loadPostgres].flatMap((l) => (l?.ok ? [l.value] : []));
+  if (loads.length) {
+    const v = loads[0]!;
+    lines.push(`## Load: BFF vs bare relay (${v.connections} connections, ${v.seconds} s each after ${v.warmupSeconds} s of warm-up)`, '');
     lines.push('| Endpoint | Server | req/s (2xx) | p50 | p99 | non-2xx | errors | KASU calls per request |', '|---|---|---|---|---|---|---|---|');
-    for (const endpoint of ['create', 'quote'] as const) {
-      for (const server of ['bff', 'relay'] as const) {
-        const f = v[endpoint][server];
-        lines.push(`| ${endpoint === 'create' ? 'create-checkout' : 'quote'} | ${server === 'bff' ? 'BFF' : 'bare relay'} | ${int(f.rps)} | ${ms(f.p50Ms)} | ${ms(f.p99Ms)} | ${int(f.non2xx)} | ${int(f.errors)} | ${f.upstreamPerRequest} |`);
+    for (const load of loads) {
+      for (const endpoint of ['create', 'quote'] as const) {
+        for (const server of ['bff', 'relay'] as const) {
+          const f = load[endpoint][server];
+          const who = server === 'bff' ? `BFF on ${load.database === 'postgres' ? 'PostgreSQL' : 'embedded DB'}` : `bare relay (same run)`;
+          lines.push(`| ${endpoint === 'create' ? 'create-checkout' : 'quote'} | ${who} | ${int(f.rps)} | ${ms(f.p50Ms)} | ${ms(f.p99Ms)} | ${int(f.non2xx)} | ${int(f.errors)} | ${f.upstreamPerRequest} |`);
+        }
       }
     }
     lines.push('', '![BFF vs bare relay](chart.svg)', '');
@@ -175,63 +183,69 @@ export function markdown(results: Results, env: Environment, table: Row[]): stri
   lines.push('## How each figure is measured', '');
   lines.push(
     '- **Widget**: `vite build --logLevel warn` into a temporary directory (dist/widget is left alone), then `scripts/size.mjs` on it: the first paint is `kasu-checkout.js` and every chunk it imports statically (gzip level 9, brotli quality 11).',
-    '- **Load**: the KASU simulator runs alone in its own process with its per-IP token rate limit lifted (`bench/kasu-sandbox.ts`); the BFF is a real `server/main.ts` process (tsx, `LOG_LEVEL=warn`, embedded database in a temporary `DATA_DIR`, `KASU_BASE_URL` at the simulator); the bare relay (`bench/relay.ts`) is a `node:http` server with the same undici client settings as the BFF\'s KASU adapter. autocannon runs in the benchmark\'s own process. Create-checkout rotates over the 10 living sandbox CURPs; quote over 64 open checkouts (each with a product its CURP may buy). The relay forwards create-checkout to KASU `token_full` on every request (no state) and quote to `modify_record` with the token its create got; the BFF answers create-checkout from its token cache and database after the first `token_full` per CURP (see "KASU calls per request"), and quote with `modify_record` plus its database reads and writes. p50/p99 are over every 2xx answer of the measured run; the overhead is BFF p99 minus relay p99.',
+    '- **Load**: the KASU simulator runs alone in its own process with its per-IP token rate limit lifted (`bench/kasu-sandbox.ts`); the BFF is a real process of the compiled server as `npm start` runs it (`LOG_LEVEL=warn`, `KASU_BASE_URL` at the simulator), once on the embedded database in a temporary `DATA_DIR` and once on PostgreSQL (a schema of its own, dropped afterwards), each compared with the relay measured in the same run; the bare relay (`bench/relay.ts`) is a `node:http` server with the same undici client settings as the BFF\'s KASU adapter. autocannon runs in the benchmark\'s own process. Create-checkout rotates over the 10 living sandbox CURPs; quote over 64 open checkouts (each with a product its CURP may buy). The relay forwards create-checkout to KASU `token_full` on every request (no state) and quote to `modify_record` with the token its create got; the BFF answers create-checkout from its token cache and database after the first `token_full` per CURP (see "KASU calls per request"), and quote with `modify_record` plus its database reads and writes. p50/p99 are over every 2xx answer of the measured run; the overhead is BFF p99 minus relay p99.',
     '- **BFF rate limits** during the load: `RATE_LIMIT_CURP_PER_IP_PER_MINUTE` and `RATE_LIMIT_PER_CHECKOUT_PER_MINUTE` at 1,000,000, so that every request is still counted in the database as in production but none is refused (the whole load comes from one IP onto 64 checkouts).',
     '- **token_full per CURP**: the simulator\'s own counter (`state.tokenRequests`), read before and after the BFF\'s part of the load (set-up, warm-up and measured runs of both endpoints).',
-    '- **Card charges**: one single-payment card order per due instalment (the first written by the store\'s `createSubscription`, the others by bulk `INSERT … SELECT` of the same rows, checked against it); BFF processes (`server/main.ts`, the engine\'s default concurrency) on the embedded database or on PostgreSQL (a schema of its own, dropped afterwards); the card gateway simulator answers after 20 ms. The charge run is started on every BFF at once with `POST /admin/jobs/card-charges/run` (which returns when nothing is left due) and timed to the last answer; a run still going after the cap'
+    '- **Card charges**: one single-payment card order per due instalment (the first written by the store\'s `createSubscription`, the others by bulk `INSERT … SELECT` of the same rows, checked against it); BFF processes (the compiled server, the engine\'s default concurrency) on the embedded database or on PostgreSQL (a schema of its own, dropped afterwards); the card gateway simulator answers after 20 ms. The charge run is started on every BFF at once with `POST /admin/jobs/card-charges/run` (which returns when nothing is left due) and timed to the last answer; a run still going after the cap'
       + (capSeconds ? ` (${capSeconds} s)` : '') + ' is stopped (SIGTERM) and reported with its rate and the time all would take at that rate. Charged twice: instalments with more than one approved charge in the gateway\'s ledger (by merchantOrderId without its attempt suffix); the database counts are read after the BFFs stopped (charges in flight when a BFF is stopped stay unpaid, to be resent with the same merchantOrderId).',
     '- **Tupay**: `generateDeposits(N, seed)` one every 2 minutes from 2026-01-01 in a simulator process of its own; a second process runs the BFF\'s `ReconciliationService.run` (TupayLedger.sync over 60-day windows of 50-row pages, then the report) on a fresh embedded database and reports `process.resourceUsage().maxRSS` and the peak of `heapUsed` sampled every 50 ms. The simulator answers a page by filtering and sorting all its records'
       + (results.tupay?.ok ? ` (${results.tupay.value.unindexedPageMs} ms a page at this size, measured at its start)` : '')
       + ', so the benchmark serves list requests through an index in front of its handler (`bench/tupay-sandbox.ts`): the figure is the BFF\'s time, not the simulator\'s.',
-    '- **Cold start**: `server/main.ts` through tsx (as `npm start` runs it) on an existing embedded data directory, from spawn until `GET /healthz` answers 200, polled every 10 ms.',
+    '- **Cold start**: the compiled server (`node dist/server/server/main.js`, as `npm start` runs it after building) on an existing embedded data directory, from spawn until `GET /healthz` answers 200, polled every 10 ms.',
     '',
   );
   return lines.join('\n');
 }
 
-/** Two panels of grouped bars (create-checkout and quote × BFF and relay): req/s, and p99 in ms. */
-export function chart(load: Outcome<LoadResult>): string {
-  const width = 720;
-  const height = 300;
+/** Two panels of grouped bars (create-checkout and quote × each BFF run and its relay): req/s, and p99 in ms. */
+export function chart(loads: Array<Outcome<LoadResult>>): string {
+  const width = 760;
+  const height = 320;
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`);
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="11">`);
   parts.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
-  if (!load?.ok) {
+  const runs = loads.flatMap((l) => (l?.ok ? [l.value] : []));
+  if (!runs.length) {
     parts.push(`<text x="${width / 2}" y="${height / 2}" text-anchor="middle" fill="#b3261e">load test not measured</text></svg>`);
     return `${parts.join('\n')}\n`;
   }
-  const colours = { bff: '#0b5cad', relay: '#9aa5b1' };
+  const dbName = (run: LoadResult) => (run.database === 'postgres' ? 'PostgreSQL' : 'embedded DB');
+  const bars = runs.flatMap((run) => [
+    { label: `BFF on ${dbName(run)}`, colour: run.database === 'postgres' ? '#0b5cad' : '#6fa8dc', figures: (e: 'create' | 'quote') => run[e].bff },
+    { label: `relay (${dbName(run)} run)`, colour: run.database === 'postgres' ? '#7b8794' : '#c5ccd3', figures: (e: 'create' | 'quote') => run[e].relay },
+  ]);
   const panels = [
     { title: 'Throughput (2xx req/s, higher is better)', value: (f: LoadFigures) => f.rps, format: (n: number) => int(n) },
     { title: 'p99 latency (ms, lower is better)', value: (f: LoadFigures) => f.p99Ms, format: (n: number) => (n < 100 ? n.toFixed(1) : int(n)) },
   ];
   const panelWidth = width / 2;
   const top = 50;
-  const bottom = height - 50;
+  const bottom = height - 64;
   panels.forEach((panel, index) => {
-    const x0 = index * panelWidth + 30;
-    const plotWidth = panelWidth - 60;
-    const values = (['create', 'quote'] as const).flatMap((e) => [panel.value(load.value[e].bff), panel.value(load.value[e].relay)]);
+    const x0 = index * panelWidth + 24;
+    const plotWidth = panelWidth - 48;
+    const values = (['create', 'quote'] as const).flatMap((e) => bars.map((bar) => panel.value(bar.figures(e))));
     const max = Math.max(...values, 1) * 1.15;
-    parts.push(`<text x="${x0 + plotWidth / 2}" y="24" text-anchor="middle" font-weight="600" fill="#1f2933">${panel.title}</text>`);
+    parts.push(`<text x="${x0 + plotWidth / 2}" y="24" text-anchor="middle" font-weight="600" fill="#1f2933" font-size="12">${panel.title}</text>`);
     parts.push(`<line x1="${x0}" y1="${bottom}" x2="${x0 + plotWidth}" y2="${bottom}" stroke="#7b8794"/>`);
     (['create', 'quote'] as const).forEach((endpoint, group) => {
       const groupWidth = plotWidth / 2;
-      const barWidth = groupWidth / 3.2;
-      (['bff', 'relay'] as const).forEach((server, bar) => {
-        const v = panel.value(load.value[endpoint][server]);
+      const barWidth = (groupWidth - 16) / bars.length;
+      bars.forEach((bar, i) => {
+        const v = panel.value(bar.figures(endpoint));
         const h = Math.max(1, ((bottom - top) * v) / max);
-        const x = x0 + group * groupWidth + groupWidth / 2 - barWidth + bar * barWidth;
-        parts.push(`<rect x="${x.toFixed(1)}" y="${(bottom - h).toFixed(1)}" width="${(barWidth - 4).toFixed(1)}" height="${h.toFixed(1)}" fill="${colours[server]}"><title>${server === 'bff' ? 'BFF' : 'bare relay'} ${endpoint}: ${panel.format(v)}</title></rect>`);
-        parts.push(`<text x="${(x + (barWidth - 4) / 2).toFixed(1)}" y="${(bottom - h - 5).toFixed(1)}" text-anchor="middle" fill="#1f2933">${panel.format(v)}</text>`);
+        const x = x0 + group * groupWidth + 8 + i * barWidth;
+        parts.push(`<rect x="${x.toFixed(1)}" y="${(bottom - h).toFixed(1)}" width="${(barWidth - 3).toFixed(1)}" height="${h.toFixed(1)}" fill="${bar.colour}"><title>${bar.label} ${endpoint}: ${panel.format(v)}</title></rect>`);
+        parts.push(`<text x="${(x + (barWidth - 3) / 2).toFixed(1)}" y="${(bottom - h - 4).toFixed(1)}" text-anchor="middle" fill="#1f2933" font-size="9">${panel.format(v)}</text>`);
       });
-      parts.push(`<text x="${(x0 + group * groupWidth + groupWidth / 2).toFixed(1)}" y="${bottom + 18}" text-anchor="middle" fill="#4b5563">${endpoint === 'create' ? 'create-checkout' : 'quote'}</text>`);
+      parts.push(`<text x="${(x0 + group * groupWidth + groupWidth / 2).toFixed(1)}" y="${bottom + 16}" text-anchor="middle" fill="#4b5563">${endpoint === 'create' ? 'create-checkout' : 'quote'}</text>`);
     });
   });
-  const legendY = height - 14;
-  const bffLabel = `BFF (${load.value.database === 'postgres' ? 'PostgreSQL' : 'embedded database'})`;
-  parts.push(`<rect x="${width / 2 - 220}" y="${legendY - 10}" width="12" height="12" fill="${colours.bff}"/><text x="${width / 2 - 202}" y="${legendY}" fill="#1f2933">${bffLabel}</text>`);
-  parts.push(`<rect x="${width / 2 - 20}" y="${legendY - 10}" width="12" height="12" fill="${colours.relay}"/><text x="${width / 2 - 2}" y="${legendY}" fill="#1f2933">bare Node relay (same KASU simulator)</text>`);
+  const legendWidth = width / bars.length;
+  bars.forEach((bar, i) => {
+    const x = i * legendWidth + 16;
+    parts.push(`<rect x="${x}" y="${height - 26}" width="12" height="12" fill="${bar.colour}"/><text x="${x + 17}" y="${height - 16}" fill="#1f2933">${bar.label}</text>`);
+  });
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
 }
@@ -241,6 +255,6 @@ export async function writeReports(results: Results, env: Environment): Promise<
   const dir = path.join(ROOT, 'bench');
   await writeFile(path.join(dir, 'report.json'), `${JSON.stringify({ environment: env, rows: table, results }, null, 2)}\n`);
   await writeFile(path.join(dir, 'report.md'), markdown(results, env, table));
-  await writeFile(path.join(dir, 'chart.svg'), chart(results.load));
+  await writeFile(path.join(dir, 'chart.svg'), chart([results.loadPostgres, results.loadPglite]));
   return table;
 }

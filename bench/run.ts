@@ -8,8 +8,8 @@
  * Settings (environment): BENCH_ONLY (comma-separated: widget, load, charges, tupay, coldstart; default all),
  * BENCH_LOAD_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_INSTALMENTS (10000), BENCH_DEPOSITS (100000),
  * BENCH_RESTARTS (5), BENCH_CHARGE_CAP_SECONDS (45: a charge run still going then is stopped and reported with its
- * rate), BENCH_DATABASE_URL (else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test), and
- * BENCH_LOAD_DATABASE_URL (unset: the BFF under load runs on the embedded database, as by default; set: on PostgreSQL).
+ * rate), BENCH_DATABASE_URL (else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test: the PostgreSQL of
+ * the load and charge parts), and BENCH_CPU_PROF (a directory: V8 CPU profiles of every BFF process).
  */
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
@@ -96,9 +96,11 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg().map((n) => Math.round(n * 100) / 100);
   const results: Results = {
     widget: await part('1/6 widget size', enabled('widget'), widgetSize),
-    load: await part('2-3/6 BFF vs bare relay under load', enabled('load'), () => loadTest({
+    loadPglite: await part('2-3/6 BFF (embedded DB) vs bare relay under load', enabled('load'), () => loadTest({
       seconds: LOAD_SECONDS, warmupSeconds: WARMUP_SECONDS,
-      ...(process.env.BENCH_LOAD_DATABASE_URL ? { databaseUrl: process.env.BENCH_LOAD_DATABASE_URL } : {}),
+    })),
+    loadPostgres: await part('2-3/6 BFF (PostgreSQL) vs bare relay under load', enabled('load'), () => loadTest({
+      seconds: LOAD_SECONDS, warmupSeconds: WARMUP_SECONDS, databaseUrl: DATABASE_URL,
     })),
     chargesPglite: await part(`4a/6 ${INSTALMENTS} card charges, embedded DB, 1 BFF`, enabled('charges'), () => chargesOnPglite(INSTALMENTS, CARD_LATENCY_MS, CHARGE_CAP_SECONDS)),
     chargesPostgres: await part(`4b/6 ${INSTALMENTS} card charges, PostgreSQL, 3 BFFs`, enabled('charges'), () => chargesOnPostgres(DATABASE_URL, INSTALMENTS, CARD_LATENCY_MS, 3, CHARGE_CAP_SECONDS)),

@@ -43,6 +43,9 @@ export type AppDeps = {
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // API answers are per customer and not cached (no-store): hashing each body for an ETag would be work for nothing.
+  // The widget's files keep theirs (express.static sets its own).
+  app.set('etag', false);
   // Which proxies' X-Forwarded-For decides req.ip (consent evidence, rate limits): none unless TRUST_PROXY says.
   app.set('trust proxy', deps.config.trustProxy);
   app.use(securityHeaders(deps.config.mode));

@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import type { ProviderTimeouts } from './providers/provider-http.js';
 
 const SANDBOX = {
   KASU_USER: 'Api_KASU_Sandbox',
@@ -66,6 +67,10 @@ const csv = z
   .optional()
   .transform((value) => (value ?? '').split(',').map((item) => item.trim()).filter(Boolean));
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+/** A provider's *_TIMEOUT_MS: the overall deadline of each of its calls, at most 10 minutes. */
+const MAX_PROVIDER_TIMEOUT_MS = 600_000;
+const providerTimeoutMs = (fallback: number) =>
+  z.coerce.number().int().positive().max(MAX_PROVIDER_TIMEOUT_MS, 'must be at most 600000 (10 minutes)').default(fallback);
 const statusList = (value: string) => value.split(',').map((item) => item.trim().toUpperCase()).filter(Boolean);
 
 const EnvSchema = z
@@ -92,7 +97,8 @@ const EnvSchema = z
     KASU_PATH_TOKEN_FULL: z.string().default(''),
     KASU_PATH_MODIFY_RECORD: z.string().default(''),
     KASU_PATH_NEW_SERVICE: z.string().default(''),
-    KASU_TIMEOUT_MS: positiveInt(10_000),
+    /** Overall deadline of each KASU call (connect, send, headers, whole body), customer-facing. */
+    KASU_TIMEOUT_MS: providerTimeoutMs(10_000),
     /** Instalment counts the merchant offers (each shown only when KASU allows it for the product). */
     INSTALMENT_OPTIONS: z
       .string()
@@ -114,7 +120,8 @@ const EnvSchema = z
     /** A payment still pending this long after creation is polled, in case its notification never arrives. */
     KHIPU_POLL_AFTER_SECONDS: positiveInt(180),
     KHIPU_POLL_INTERVAL_SECONDS: positiveInt(60),
-    KHIPU_TIMEOUT_MS: positiveInt(15_000),
+    /** Overall deadline of each Khipu call. */
+    KHIPU_TIMEOUT_MS: providerTimeoutMs(15_000),
 
     /** Where merchant webhooks are POSTed (order.registered, order.paid, payment.failed, …); unset = none sent. */
     MERCHANT_WEBHOOK_URL: optionalUrl,
@@ -127,15 +134,20 @@ const EnvSchema = z
     CARD_TOKENIZER_URL: optionalUrl,
     /** Digest encoding of the gateway's signature headers (unverified: hex or base64). */
     CARD_AUTH_ENCODING: z.enum(['hex', 'base64']).default('hex'),
-    CARD_TIMEOUT_MS: positiveInt(15_000),
+    /** Overall deadline of each card gateway call. */
+    CARD_TIMEOUT_MS: providerTimeoutMs(15_000),
     /** How often due instalments are charged. */
     CARD_CHARGE_INTERVAL_SECONDS: positiveInt(300),
     /** How long a charge run owns an instalment; a crashed instance's instalments are taken over after this. */
     CARD_CHARGE_LEASE_SECONDS: positiveInt(120),
+    /** Charges under way at once per instance; also the most a crash can leave for review (the client sends at most 16 at once). */
+    CARD_CHARGE_CONCURRENCY: positiveInt(32),
     LEGAL_RECURRING_VERSION: z.string().min(1).default('domiciliacion-2026-11'),
     TUPAY_BASE_URL: optionalUrl,
     TUPAY_ACCESS_KEY: optionalString,
     TUPAY_SECRET_KEY: optionalString,
+    /** Overall deadline of each Tupay call (one login, one page): reconciliation is a batch job, not a customer. */
+    TUPAY_TIMEOUT_MS: providerTimeoutMs(60_000),
     /** Offset of Tupay's zone-less dates ("YYYY-MM-DD HH:mm:ss"); the document does not say which zone they are in. */
     TUPAY_UTC_OFFSET: z.string().regex(/^[+-]\d{2}:\d{2}$/, 'must look like +00:00 or -05:00').default('+00:00'),
     /** Deposit statuses that mean the money is ours (the document and NOTES.md disagree on the list). */
@@ -192,6 +204,22 @@ const EnvSchema = z
 
 export type Env = z.output<typeof EnvSchema>;
 
+/** A provider's timeouts with the overall deadline always set (see ProviderTimeouts). */
+export type CallTimeouts = Required<ProviderTimeouts>;
+
+/** Connecting never gets more than this of a call's deadline. */
+const CONNECT_MS = 5_000;
+
+/**
+ * A provider's timeouts from its *_TIMEOUT_MS, which is the overall deadline of each call (connect, send, headers
+ * and the whole body; the call is aborted when it passes). Connecting gets at most 5 s of it; undici's headers timeout
+ * and body (silence) timeout at most `waitMs` each: backstops, the deadline decides.
+ */
+export function providerTimeouts(totalMs: number, waitMs = totalMs): CallTimeouts {
+  const wait = Math.min(totalMs, waitMs);
+  return { connectMs: Math.min(totalMs, CONNECT_MS), headersMs: wait, bodyMs: wait, totalMs };
+}
+
 export type Config = {
   mode: 'sandbox' | 'live';
   port: number;
@@ -216,7 +244,7 @@ export type Config = {
     user: string;
     privateKey: string;
     paths: { tokenFull: string; modifyRecord: string; newService: string };
-    timeouts: { connectMs: number; headersMs: number; bodyMs: number };
+    timeouts: CallTimeouts;
     tokenRefreshSkewSeconds: number;
     userAgent: string;
   };
@@ -229,7 +257,7 @@ export type Config = {
     paymentExpiryHours: number;
     pollAfterSeconds: number;
     pollIntervalSeconds: number;
-    timeouts: { connectMs: number; headersMs: number; bodyMs: number };
+    timeouts: CallTimeouts;
     userAgent: string;
   } | null;
   merchantWebhooks: { url: string | null; secret: string; dispatchIntervalMs: number };
@@ -242,7 +270,7 @@ export type Config = {
     utcOffset: string;
     paidStatuses: string[];
     cashoutDoneStatuses: string[];
-    timeouts: { connectMs: number; headersMs: number; bodyMs: number };
+    timeouts: CallTimeouts;
     userAgent: string;
   } | null;
   reconciliation: { lookbackDays: number; dailyHour: number };
@@ -254,9 +282,10 @@ export type Config = {
     key: string;
     tokenizerUrl: string | null;
     auth: { encoding: 'hex' | 'base64' };
-    timeouts: { connectMs: number; headersMs: number; bodyMs: number };
+    timeouts: CallTimeouts;
     chargeIntervalSeconds: number;
     chargeLeaseSeconds: number;
+    chargeConcurrency: number;
     recurringConsentVersion: string;
     userAgent: string;
   } | null;
@@ -279,7 +308,6 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   }
   const env = parsed.data;
   const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/$/, '');
-  const timeout = env.KASU_TIMEOUT_MS;
   const sandbox = env.MODE === 'sandbox';
   return {
     mode: env.MODE,
@@ -314,7 +342,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         modifyRecord: env.KASU_PATH_MODIFY_RECORD,
         newService: env.KASU_PATH_NEW_SERVICE,
       },
-      timeouts: { connectMs: Math.min(timeout, 5_000), headersMs: timeout, bodyMs: timeout },
+      timeouts: providerTimeouts(env.KASU_TIMEOUT_MS),
       tokenRefreshSkewSeconds: 30,
       userAgent: 'kasu-checkout/0.1',
     },
@@ -326,7 +354,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
           paymentExpiryHours: env.KHIPU_PAYMENT_EXPIRY_HOURS,
           pollAfterSeconds: env.KHIPU_POLL_AFTER_SECONDS,
           pollIntervalSeconds: env.KHIPU_POLL_INTERVAL_SECONDS,
-          timeouts: { connectMs: Math.min(env.KHIPU_TIMEOUT_MS, 5_000), headersMs: env.KHIPU_TIMEOUT_MS, bodyMs: env.KHIPU_TIMEOUT_MS },
+          timeouts: providerTimeouts(env.KHIPU_TIMEOUT_MS),
           userAgent: 'kasu-checkout/0.1',
         }
       : null,
@@ -337,9 +365,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
           key: env.CARD_KEY ?? SANDBOX.CARD_KEY,
           tokenizerUrl: env.CARD_TOKENIZER_URL ?? null,
           auth: { encoding: env.CARD_AUTH_ENCODING },
-          timeouts: { connectMs: Math.min(env.CARD_TIMEOUT_MS, 5_000), headersMs: env.CARD_TIMEOUT_MS, bodyMs: env.CARD_TIMEOUT_MS },
+          timeouts: providerTimeouts(env.CARD_TIMEOUT_MS),
           chargeIntervalSeconds: env.CARD_CHARGE_INTERVAL_SECONDS,
           chargeLeaseSeconds: env.CARD_CHARGE_LEASE_SECONDS,
+          chargeConcurrency: env.CARD_CHARGE_CONCURRENCY,
           recurringConsentVersion: env.LEGAL_RECURRING_VERSION,
           userAgent: 'kasu-checkout/0.1',
         }
@@ -352,7 +381,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
           utcOffset: env.TUPAY_UTC_OFFSET,
           paidStatuses: env.TUPAY_PAID_STATUSES,
           cashoutDoneStatuses: env.TUPAY_CASHOUT_DONE_STATUSES,
-          timeouts: { connectMs: 5_000, headersMs: 30_000, bodyMs: 30_000 },
+          // A page may take a while to come (and to arrive): 30 s of silence at most, the whole call within the deadline.
+          timeouts: providerTimeouts(env.TUPAY_TIMEOUT_MS, 30_000),
           userAgent: 'kasu-checkout/0.1',
         }
       : null,

@@ -150,7 +150,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     : null;
   const charges = config.card && cardClient
     ? new ChargeEngine(db, cardClient, {
-      ...DEFAULT_CHARGE_ENGINE_CONFIG, leaseSeconds: config.card.chargeLeaseSeconds, merchantWebhookUrl: config.merchantWebhooks.url,
+      ...DEFAULT_CHARGE_ENGINE_CONFIG, leaseSeconds: config.card.chargeLeaseSeconds, concurrency: config.card.chargeConcurrency,
+      merchantWebhookUrl: config.merchantWebhooks.url,
     },
       logger.child({ component: 'card-charges' }))
     : null;
@@ -278,6 +279,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     reconciliation,
     tupaySandbox: tupaySandbox?.state ?? null,
     async close() {
+      // A charge run in progress sends nothing more and finishes what it sent (nothing left for review).
+      charges?.stop();
       await Promise.all(Object.values(jobs).map((job) => job.stop()));
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

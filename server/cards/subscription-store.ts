@@ -19,28 +19,31 @@ export type NewSubscription = {
   firstDueAt: Date;
 };
 
-/** Creates the card, the subscription and every instalment (1 due at `firstDueAt`, the rest on the pay day). */
+/**
+ * Creates the card, the subscription and every instalment (1 due at `firstDueAt`, the rest on the pay day), in one
+ * statement.
+ */
 export async function createSubscription(tx: Queryable, input: NewSubscription): Promise<{ subscriptionId: string; instalmentIds: string[] }> {
   const cardId = id('card');
-  await tx.query(
-    `INSERT INTO payment_cards (id, order_id, customer_id, token, brand, last4) VALUES ($1, $2, $3, $4, $5, $6)`,
-    [cardId, input.orderId, input.card.customerId, input.card.token, input.card.brand, input.card.last4],
-  );
   const subscriptionId = id('sub');
+  const numbers = Array.from({ length: input.instalments }, (_, i) => i + 1);
+  const instalmentIds = numbers.map(() => id('ins'));
+  const dueDates = numbers.map((number) => dueDate(input.firstChargeDate, input.payDay, number));
+  const chargeableFrom = numbers.map((number, i) => (number === 1 ? input.firstDueAt : chargeableAt(dueDates[i]!)).toISOString());
   await tx.query(
-    `INSERT INTO subscriptions (id, order_id, card_id, status, pay_day) VALUES ($1, $2, $3, 'active', $4)`,
-    [subscriptionId, input.orderId, cardId, input.payDay],
+    `WITH card AS (
+       INSERT INTO payment_cards (id, order_id, customer_id, token, brand, last4) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
+     ),
+     subscription AS (
+       INSERT INTO subscriptions (id, order_id, card_id, status, pay_day) SELECT $7, $2, card.id, 'active', $8 FROM card RETURNING id
+     )
+     INSERT INTO instalments (id, subscription_id, number, currency, amount_centavos, due_date, status, next_attempt_at)
+     SELECT x.id, subscription.id, x.number, $9, $10, x.due_date, 'scheduled', x.next_attempt_at::timestamptz
+     FROM subscription, unnest($11::text[], $12::integer[], $13::text[], $14::text[]) AS x(id, number, due_date, next_attempt_at)`,
+    [
+      cardId, input.orderId, input.card.customerId, input.card.token, input.card.brand, input.card.last4,
+      subscriptionId, input.payDay, input.currency, input.instalmentAmount, instalmentIds, numbers, dueDates, chargeableFrom,
+    ],
   );
-  const instalmentIds: string[] = [];
-  for (let number = 1; number <= input.instalments; number++) {
-    const due = dueDate(input.firstChargeDate, input.payDay, number);
-    const instalmentId = id('ins');
-    instalmentIds.push(instalmentId);
-    await tx.query(
-      `INSERT INTO instalments (id, subscription_id, number, currency, amount_centavos, due_date, status, next_attempt_at)
-       VALUES ($1, $2, $3, $4, $5, $6, 'scheduled', $7)`,
-      [instalmentId, subscriptionId, number, input.currency, input.instalmentAmount, due, number === 1 ? input.firstDueAt : chargeableAt(due)],
-    );
-  }
   return { subscriptionId, instalmentIds };
 }

@@ -16,6 +16,7 @@ import { ERRORS, type ErrorCode } from '../../shared/errors.js';
 import type { Database } from '../db/database.js';
 import type { Logger } from '../log.js';
 import * as store from './checkout-store.js';
+import { GroupCommit } from '../db/group-commit.js';
 import type { KhipuPayments } from '../payments/khipu-payments.js';
 import type { CardPayments } from '../cards/card-payments.js';
 import { enqueueMerchantEvent } from '../webhooks/merchant-webhooks.js';
@@ -59,6 +60,12 @@ const SUBMIT_WAIT_MS = 15_000;
 const STALE_CLAIM_SECONDS = 120;
 const REGISTERED_RETENTION_DAYS = 90;
 
+/** Checkout identities an instance keeps in memory (see authorizeIdentity). */
+const IDENTITY_CACHE_SIZE = 10_000;
+
+/** What never changes in a checkout once created (its token, its person) and its expiry, which only ever moves later. */
+export type CheckoutIdentity = Pick<CheckoutRecord, 'id' | 'tokenHash' | 'curp' | 'birthDate' | 'sex' | 'expiresAt'>;
+
 const randomId = (prefix: string, bytes = 12) => `${prefix}_${randomBytes(bytes).toString('base64url')}`;
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 
@@ -76,7 +83,15 @@ function newOrderReference(): string {
   return `KC-${out}`;
 }
 
+/** At most this many checkouts created, or quotes saved, by one statement. */
+const GROUP_MAX = 100;
+
 export class CheckoutService {
+  private readonly identities = new Map<string, CheckoutIdentity>();
+  /** Checkouts created, and quotes saved, at the same time share statements (group commit: see GroupCommit). */
+  private readonly inserts: GroupCommit<store.NewCheckout, CheckoutRecord>;
+  private readonly quotes: GroupCommit<{ id: string; quote: Quote }, CheckoutRecord | null>;
+
   constructor(
     private readonly db: Database,
     private readonly kasu: KasuApi,
@@ -85,7 +100,10 @@ export class CheckoutService {
     private readonly now: () => Date = () => new Date(),
     private readonly khipu: KhipuPayments | null = null,
     private readonly cards: CardPayments | null = null,
-  ) {}
+  ) {
+    this.inserts = new GroupCommit((items) => store.insertCheckouts(this.db, items), { maxGroup: GROUP_MAX, delayMs: 0 });
+    this.quotes = new GroupCommit((items) => store.saveQuotes(this.db, items), { maxGroup: GROUP_MAX, delayMs: 0 });
+  }
 
   // ---------- create, authorise, view ----------
 
@@ -95,7 +113,7 @@ export class CheckoutService {
     // token_full tells whether RENAPO knows the CURP (417 otherwise), and warms the token for quote and submit.
     await this.kasu.verifyCurp(parsed.curp);
     const token = randomBytes(32).toString('base64url');
-    const record = await store.insertCheckout(this.db, {
+    const record = await this.inserts.run({
       id: randomId('chk'),
       tokenHash: sha256(token),
       curp: parsed.curp,
@@ -104,7 +122,9 @@ export class CheckoutService {
       expiresAt: new Date(this.now().getTime() + this.settings.ttlHours * 3_600_000),
     });
     this.logger.info('checkout created', { checkoutId: record.id, curp: record.curp });
-    return { checkout: await this.view(record), token };
+    this.remember(record);
+    // A new checkout has no order yet.
+    return { checkout: await this.view(record, null), token };
   }
 
   /** The checkout, when `token` is its own and it has not expired. */
@@ -116,7 +136,29 @@ export class CheckoutService {
     if (!record || !timingSafeEqual(expected, given) || record.expiresAt.getTime() < this.now().getTime()) {
       throw new AppError('UNAUTHORIZED');
     }
+    this.remember(record);
     return record;
+  }
+
+  /**
+   * The checkout's identity, when `token` is its own and it has not expired, from memory when this instance has seen
+   * the checkout before: a token and a person never change, and an expiry only moves later, so an entry that looks
+   * expired is read again. For calls that read nothing else of the checkout before their own statement (quote).
+   */
+  async authorizeIdentity(id: string, token: string | null): Promise<CheckoutIdentity> {
+    if (!token) throw new AppError('UNAUTHORIZED');
+    const known = this.identities.get(id);
+    if (!known || known.expiresAt.getTime() < this.now().getTime()) return this.authorize(id, token);
+    if (!timingSafeEqual(Buffer.from(known.tokenHash, 'hex'), Buffer.from(sha256(token), 'hex'))) throw new AppError('UNAUTHORIZED');
+    return known;
+  }
+
+  private remember(record: CheckoutRecord): void {
+    if (!this.identities.has(record.id) && this.identities.size >= IDENTITY_CACHE_SIZE) {
+      this.identities.delete(this.identities.keys().next().value!);
+    }
+    const { id, tokenHash, curp, birthDate, sex, expiresAt } = record;
+    this.identities.set(id, { id, tokenHash, curp, birthDate, sex, expiresAt });
   }
 
   async view(record: CheckoutRecord, order?: OrderRecord | null): Promise<CheckoutView> {
@@ -170,11 +212,11 @@ export class CheckoutService {
     };
   }
 
-  private age(record: CheckoutRecord): number {
+  private age(record: Pick<CheckoutRecord, 'birthDate'>): number {
     return ageOn(record.birthDate, this.now());
   }
 
-  private eligibility(record: CheckoutRecord): ProductEligibility[] {
+  private eligibility(record: Pick<CheckoutRecord, 'birthDate'>): ProductEligibility[] {
     const age = this.age(record);
     return PRODUCTS.map((product) => {
       const { minAge, maxAge } = PRODUCT_AGE_LIMITS[product];
@@ -183,7 +225,7 @@ export class CheckoutService {
     });
   }
 
-  private assertEligible(record: CheckoutRecord, product: Product): void {
+  private assertEligible(record: Pick<CheckoutRecord, 'birthDate'>, product: Product): void {
     const entry = this.eligibility(record).find((item) => item.product === product);
     if (!entry?.eligible) throw new AppError('PRODUCT_NOT_ELIGIBLE', { fields: { product: entry?.reason ?? 'PRODUCT_NOT_ELIGIBLE' } });
   }
@@ -239,15 +281,17 @@ export class CheckoutService {
     throw new AppError('PRICE_CHANGED', { fields: { price: 'CHANGED' } });
   }
 
-  async quote(record: CheckoutRecord, product: Product): Promise<{ quote: Quote; checkout: CheckoutView }> {
-    this.assertOpen(record);
-    this.assertEligible(record, product);
-    const quote = await this.price(record.curp, product);
-    const keepPlan = record.product === product && quote.plans.some((plan) => plan.count === record.planCount);
-    const updated = await store.updateOpenCheckout(this.db, record.id, {
-      product, quote, planCount: keepPlan ? record.planCount : null,
-    });
+  /**
+   * Prices `product` for this person and saves the quote, in one statement that also checks the checkout is still
+   * open (so a quote reads nothing of the checkout beforehand: see authorizeIdentity). The chosen number of
+   * instalments is kept when the product is the same and still offers it.
+   */
+  async quote(identity: CheckoutIdentity, product: Product): Promise<{ quote: Quote; checkout: CheckoutView }> {
+    this.assertEligible(identity, product);
+    const quote = await this.price(identity.curp, product);
+    const updated = await this.quotes.run({ id: identity.id, quote });
     if (!updated) throw new AppError('CHECKOUT_CLOSED');
+    // An open checkout has no registered order: nothing more to read for its view.
     return { quote, checkout: await this.view(updated, null) };
   }
 

@@ -112,16 +112,26 @@ function toOrder(row: OrderRow): OrderRecord {
 
 const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
 
-export async function insertCheckout(
-  db: Queryable,
-  checkout: Pick<CheckoutRecord, 'id' | 'tokenHash' | 'curp' | 'birthDate' | 'sex' | 'expiresAt'>,
-): Promise<CheckoutRecord> {
+export type NewCheckout = Pick<CheckoutRecord, 'id' | 'tokenHash' | 'curp' | 'birthDate' | 'sex' | 'expiresAt'>;
+
+export async function insertCheckout(db: Queryable, checkout: NewCheckout): Promise<CheckoutRecord> {
+  return (await insertCheckouts(db, [checkout]))[0]!;
+}
+
+/** Inserts several checkouts in one statement; the records come back in the order given. */
+export async function insertCheckouts(db: Queryable, checkouts: NewCheckout[]): Promise<CheckoutRecord[]> {
+  const params: unknown[] = [];
+  const tuples = checkouts.map((c) => {
+    params.push(c.id, c.tokenHash, c.curp, c.birthDate, c.sex, c.expiresAt);
+    const n = params.length;
+    return `($${n - 5}, $${n - 4}, $${n - 3}, $${n - 2}, $${n - 1}, $${n}::timestamptz)`;
+  });
   const { rows } = await db.query<CheckoutRow>(
-    `INSERT INTO checkouts (id, token_hash, curp, birth_date, sex, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
-    [checkout.id, checkout.tokenHash, checkout.curp, checkout.birthDate, checkout.sex, checkout.expiresAt],
+    `INSERT INTO checkouts (id, token_hash, curp, birth_date, sex, expires_at) VALUES ${tuples.join(', ')} RETURNING *`,
+    params,
   );
-  return toCheckout(rows[0]!);
+  const byId = new Map(rows.map((row) => [row.id, toCheckout(row)]));
+  return checkouts.map((c) => byId.get(c.id)!);
 }
 
 export async function findCheckout(db: Queryable, id: string): Promise<CheckoutRecord | null> {
@@ -153,6 +163,39 @@ export async function updateOpenCheckout(db: Queryable, id: string, changes: Che
     params,
   );
   return rows[0] ? toCheckout(rows[0]) : null;
+}
+
+/**
+ * Saves quotes on open checkouts, in one statement per group of distinct checkouts: product and quote are replaced,
+ * and the chosen number of instalments is kept only when the product is the same and the new quote still offers it.
+ * The answer has one entry per quote given, in order: the checkout as saved, or null when it is no longer open.
+ * Quotes of one checkout given together are saved one after the other, in the order given (the last one stays).
+ */
+export async function saveQuotes(db: Queryable, quotes: Array<{ id: string; quote: Quote }>): Promise<Array<CheckoutRecord | null>> {
+  const out: Array<CheckoutRecord | null> = new Array(quotes.length).fill(null);
+  let pending = quotes.map((entry, index) => ({ ...entry, index }));
+  while (pending.length) {
+    const seen = new Set<string>();
+    const group = pending.filter((entry) => !seen.has(entry.id) && seen.add(entry.id));
+    pending = pending.filter((entry) => !group.includes(entry));
+    const params: unknown[] = [];
+    const tuples = group.map((entry) => {
+      params.push(entry.id, entry.quote.product, json(entry.quote), JSON.stringify(entry.quote.plans.map((plan) => plan.count)));
+      const n = params.length;
+      return `($${n - 3}::text, $${n - 2}::text, $${n - 1}::jsonb, $${n}::jsonb)`;
+    });
+    const { rows } = await db.query<CheckoutRow>(
+      `UPDATE checkouts c SET product = v.product, quote = v.quote,
+         plan_count = CASE WHEN c.product = v.product AND v.counts @> to_jsonb(c.plan_count) THEN c.plan_count END,
+         updated_at = now()
+       FROM (VALUES ${tuples.join(', ')}) AS v (id, product, quote, counts)
+       WHERE c.id = v.id AND c.status = 'open' RETURNING c.*`,
+      params,
+    );
+    const byId = new Map(rows.map((row) => [row.id, toCheckout(row)]));
+    for (const entry of group) out[entry.index] = byId.get(entry.id) ?? null;
+  }
+  return out;
 }
 
 /**

@@ -3,6 +3,7 @@
  * by default, so the product starts with no server; a real PostgreSQL when DATABASE_URL is set.
  * Both are reached through the same small interface, and the same SQL runs on both.
  */
+import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
@@ -79,13 +80,24 @@ async function openPostgres(options: { url: string; schema?: string; maxConnecti
   });
   // An idle client that errors (server restart) must not crash the process; the pool replaces it.
   pool.on('error', () => {});
-  const wrap = (q: pg.Pool | pg.PoolClient): Queryable => ({
+  const statements = new PreparedStatements();
+  const wrap = (q: pg.Pool | pg.PoolClient, inTransaction: boolean): Queryable => ({
     async query<T extends Row>(sql: string, params: unknown[] = []) {
-      const result = await q.query(sql, params);
+      let result;
+      try {
+        result = await q.query({ text: sql, values: params, name: statements.name(sql) });
+      } catch (error) {
+        if (!statements.isStale(error)) throw error;
+        // A migration changed a table under a prepared statement: prepare it again under a new name. The statement
+        // was refused before it ran; inside a transaction the transaction is lost, and its caller retries.
+        statements.renew();
+        if (inTransaction) throw error;
+        result = await q.query({ text: sql, values: params, name: statements.name(sql) });
+      }
       return { rows: result.rows as T[], rowCount: result.rowCount ?? result.rows.length };
     },
   });
-  const root = wrap(pool);
+  const root = wrap(pool, false);
   return {
     kind: 'postgres',
     query: root.query,
@@ -93,7 +105,7 @@ async function openPostgres(options: { url: string; schema?: string; maxConnecti
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
-        const result = await fn(wrap(client));
+        const result = await fn(wrap(client, true));
         await client.query('COMMIT');
         return result;
       } catch (error) {
@@ -105,6 +117,43 @@ async function openPostgres(options: { url: string; schema?: string; maxConnecti
     },
     close: () => pool.end(),
   };
+}
+
+/**
+ * Named prepared statements for the queries the product repeats (SELECT, INSERT, UPDATE, DELETE, WITH): each pooled
+ * connection parses and plans one of them once, then only binds and runs it, which saves the server and this process
+ * work on every call. Other statements (DDL, BEGIN, locks), long ones (bulk inserts of the Tupay ledger, the
+ * reconciliation report: rare, and costly to keep on every connection) and any beyond the first MAX_PREPARED go unnamed.
+ */
+const MAX_PREPARED_SQL = 4_000;
+const MAX_PREPARED = 500;
+
+class PreparedStatements {
+  private names = new Map<string, string | undefined>();
+  private generation = 0;
+
+  name(sql: string): string | undefined {
+    let name = this.names.get(sql);
+    if (name === undefined && !this.names.has(sql)) {
+      name = sql.length <= MAX_PREPARED_SQL && this.names.size < MAX_PREPARED && /^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b/i.test(sql)
+        ? `k${this.generation}_${createHash('sha1').update(sql).digest('base64url').slice(0, 20)}`
+        : undefined;
+      this.names.set(sql, name);
+    }
+    return name;
+  }
+
+  /** PostgreSQL's refusal of a prepared statement whose result columns changed (ALTER TABLE since it was prepared). */
+  isStale(error: unknown): boolean {
+    const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+    return code === '0A000' && typeof message === 'string' && /cached plan must not change result type/.test(message);
+  }
+
+  /** New names for every statement: each connection prepares them again on first use. */
+  renew(): void {
+    this.generation += 1;
+    this.names.clear();
+  }
 }
 
 /** bigint columns hold centavos and counters, all safe integers: read them as numbers, as PGlite does. */

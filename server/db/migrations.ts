@@ -318,4 +318,32 @@ CREATE TABLE rate_limit_hits (
 CREATE INDEX rate_limit_hits_window ON rate_limit_hits (window_start);
 `,
   },
+  {
+    id: '006-khipu-lost-creations',
+    sql: `
+-- Khipu creation calls whose outcome is unknown (timeout, reset, a broken answer, a 5xx other than Khipu's 503, a
+-- process that died mid-call): Khipu may hold a payment of ours we never heard of. It is still recognised as ours by
+-- its custom field (our payment id) when it is paid.
+ALTER TABLE payments ADD COLUMN unknown_creations integer NOT NULL DEFAULT 0;
+
+-- A provider payment of ours that was paid but cannot count for its payment (already paid through another provider
+-- payment, or cancelled): the money is to be refunded or settled by a person, never counted as an instalment.
+CREATE TABLE payment_reviews (
+  provider text NOT NULL,
+  provider_reference text NOT NULL,
+  payment_id text NOT NULL REFERENCES payments (id),
+  reason text NOT NULL,
+  status text NOT NULL DEFAULT 'needs_review',
+  currency text NOT NULL,
+  amount_centavos bigint NOT NULL,
+  paid_at timestamptz,
+  detail jsonb,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (provider, provider_reference)
+);
+CREATE INDEX payment_reviews_payment ON payment_reviews (payment_id);
+CREATE INDEX payment_reviews_status ON payment_reviews (status, created_at);
+`,
+  },
 ];

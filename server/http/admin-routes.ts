@@ -95,7 +95,15 @@ export function adminRoutes(deps: {
     const notifications = Object.fromEntries(
       await Promise.all(orderPayments.map(async (p) => [p.id, await payments.listNotifications(deps.db, p.id)] as const)),
     );
-    res.json({ order: orderJson(order, orderPayments), notifications });
+    const reviews = Object.fromEntries(
+      await Promise.all(orderPayments.map(async (p) => [p.id, await payments.listPaymentReviews(deps.db, p.id)] as const)),
+    );
+    res.json({ order: orderJson(order, orderPayments), notifications, reviews });
+  });
+
+  // A second Khipu payment paid for one instalment (payment_reviews): give the money back.
+  router.post('/payment-reviews/khipu/:providerReference/refund', async (req, res) => {
+    res.json({ review: await khipu().refundReview(String(req.params.providerReference)) });
   });
 
   router.post('/payments/:id/refund', async (req, res) => {

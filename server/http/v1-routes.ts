@@ -49,10 +49,10 @@ export function v1Routes(checkouts: CheckoutService, khipuBanks: Pick<KhipuApi, 
   });
 
   router.post('/checkouts/:id/quote', async (req, res) => {
-    const record = await authorized(req);
+    const identity = await checkouts.authorizeIdentity(String(req.params.id), bearer(req));
     const { product } = parseWith(QuoteRequestSchema, req.body);
-    await limiter.enforce(res, 'checkout', record.id);
-    res.json(await checkouts.quote(record, product));
+    await limiter.enforce(res, 'checkout', identity.id);
+    res.json(await checkouts.quote(identity, product));
   });
 
   router.post('/checkouts/:id/submit', async (req, res) => {

@@ -14,11 +14,13 @@ export async function findPaymentByProviderReference(db: Queryable, provider: st
 
 /**
  * Claims a payment whose provider side is not created yet ('new'), or whose creation claim went stale: the one step
- * that keeps two concurrent submits from creating two payments at the provider.
+ * that keeps two concurrent submits from creating two payments at the provider. Taking over a stale claim counts an
+ * unknown creation: the process that held it died mid-call, perhaps after the provider created the payment.
  */
 export async function claimPaymentCreation(db: Queryable, id: string, staleSeconds: number): Promise<PaymentRecord | null> {
   const { rows } = await db.query(
-    `UPDATE payments SET status = 'creating', updated_at = now()
+    `UPDATE payments SET status = 'creating', updated_at = now(),
+       unknown_creations = unknown_creations + CASE WHEN status = 'creating' THEN 1 ELSE 0 END
      WHERE id = $1 AND provider_reference IS NULL
        AND (status = 'new' OR (status = 'creating' AND updated_at < now() - make_interval(secs => $2)))
      RETURNING *`,
@@ -27,31 +29,156 @@ export async function claimPaymentCreation(db: Queryable, id: string, staleSecon
   return rows[0] ? toPayment(rows[0] as Parameters<typeof toPayment>[0]) : null;
 }
 
+/**
+ * Records the provider's payment on our claimed row. False when the row is no longer being created by us: it was
+ * settled meanwhile through an earlier provider payment of ours (see adoptPaidProviderPayment), so this one is spare.
+ */
 export async function markPaymentCreated(
   db: Queryable,
   id: string,
   created: { providerReference: string; paymentUrl: string; expiresAt: Date; nextCheckAt: Date },
-): Promise<void> {
-  await db.query(
+): Promise<boolean> {
+  const { rowCount } = await db.query(
     `UPDATE payments SET status = 'pending', provider_reference = $2, payment_url = $3, expires_at = $4,
-       next_check_at = $5, provider_status = 'pending', updated_at = now() WHERE id = $1`,
+       next_check_at = $5, provider_status = 'pending', updated_at = now()
+     WHERE id = $1 AND status = 'creating' AND provider_reference IS NULL`,
     [id, created.providerReference, created.paymentUrl, created.expiresAt, created.nextCheckAt],
   );
+  return rowCount === 1;
 }
 
-/** Back to 'new' after a failed creation, so the next submit tries again. */
-export async function releasePaymentCreation(db: Queryable, id: string): Promise<void> {
-  await db.query(`UPDATE payments SET status = 'new', updated_at = now() WHERE id = $1 AND status = 'creating'`, [id]);
+/**
+ * Back to 'new' after a failed creation, so the next submit tries again. `outcomeUnknown`: the provider may have
+ * created the payment (its answer was lost), counted in unknown_creations.
+ */
+export async function releasePaymentCreation(db: Queryable, id: string, outcomeUnknown = false): Promise<void> {
+  await db.query(
+    `UPDATE payments SET status = 'new', updated_at = now(), unknown_creations = unknown_creations + $2
+     WHERE id = $1 AND status = 'creating'`,
+    [id, outcomeUnknown ? 1 : 0],
+  );
 }
 
-/** The single transition to paid: true only for the call that made it. */
-export async function markPaymentPaid(db: Queryable, id: string, paidAt: Date, providerStatus: string): Promise<boolean> {
+/** How many creation calls of a payment ended with an unknown outcome (0 when the payment does not exist). */
+export async function unknownCreations(db: Queryable, id: string): Promise<number> {
+  const { rows } = await db.query<{ unknown_creations: number }>('SELECT unknown_creations FROM payments WHERE id = $1', [id]);
+  return rows[0]?.unknown_creations ?? 0;
+}
+
+/**
+ * The single transition to paid, through the provider payment the row holds: true only for the call that made it.
+ * False too when the row now holds another provider payment (the caller then treats this one as unrecorded).
+ */
+export async function markPaymentPaid(
+  db: Queryable,
+  id: string,
+  providerReference: string,
+  paidAt: Date,
+  providerStatus: string,
+): Promise<boolean> {
   const { rowCount } = await db.query(
-    `UPDATE payments SET status = 'paid', paid_at = $2, provider_status = $3, next_check_at = NULL, updated_at = now()
-     WHERE id = $1 AND status IN ('pending', 'verifying', 'expired')`,
-    [id, paidAt, providerStatus],
+    `UPDATE payments SET status = 'paid', paid_at = $3, provider_status = $4, next_check_at = NULL, updated_at = now()
+     WHERE id = $1 AND provider_reference = $2 AND status IN ('pending', 'verifying', 'expired')`,
+    [id, providerReference, paidAt, providerStatus],
   );
   return rowCount === 1;
+}
+
+/** Reads a payment and locks its row until the end of the caller's transaction. */
+export async function lockPayment(tx: Queryable, id: string): Promise<PaymentRecord | null> {
+  const { rows } = await tx.query('SELECT * FROM payments WHERE id = $1 FOR UPDATE', [id]);
+  return rows[0] ? toPayment(rows[0] as Parameters<typeof toPayment>[0]) : null;
+}
+
+/** Statuses in which a payment can still be settled by a provider payment it does not hold yet. */
+export const ADOPTABLE_STATUSES = ['new', 'creating', 'pending', 'verifying', 'expired'] as const;
+
+/**
+ * Settles a payment with a paid provider payment of ours it did not hold (one whose creation answer was lost): the
+ * row now holds that payment (refunds and confirmations go to it) and is paid. True only for the call that did it.
+ */
+export async function adoptPaidProviderPayment(
+  tx: Queryable,
+  id: string,
+  paid: { providerReference: string; paymentUrl: string; paidAt: Date; providerStatus: string },
+): Promise<boolean> {
+  const { rowCount } = await tx.query(
+    `UPDATE payments SET status = 'paid', provider_reference = $2, payment_url = $3, paid_at = $4, provider_status = $5,
+       next_check_at = NULL, updated_at = now()
+     WHERE id = $1 AND status = ANY($6::text[])`,
+    [id, paid.providerReference, paid.paymentUrl, paid.paidAt, paid.providerStatus, [...ADOPTABLE_STATUSES]],
+  );
+  return rowCount === 1;
+}
+
+export type PaymentReviewReason = 'duplicate' | 'payment_cancelled';
+
+export type PaymentReview = {
+  provider: string;
+  providerReference: string;
+  paymentId: string;
+  reason: PaymentReviewReason;
+  status: string;
+  currency: string;
+  amount: number;
+  paidAt: Date | null;
+  detail: Record<string, unknown> | null;
+  createdAt: Date;
+};
+
+/**
+ * Flags a paid provider payment that cannot count for its payment of ours (to refund or settle by hand). Once per
+ * provider payment: true only for the call that flagged it.
+ */
+export async function flagPaymentForReview(
+  tx: Queryable,
+  review: {
+    provider: string; providerReference: string; paymentId: string; reason: PaymentReviewReason; currency: string;
+    amount: number; paidAt: Date | null; detail?: Record<string, unknown>;
+  },
+): Promise<boolean> {
+  const { rowCount } = await tx.query(
+    `INSERT INTO payment_reviews (provider, provider_reference, payment_id, reason, currency, amount_centavos, paid_at, detail)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (provider, provider_reference) DO NOTHING`,
+    [review.provider, review.providerReference, review.paymentId, review.reason, review.currency, review.amount,
+      review.paidAt, review.detail ? JSON.stringify(review.detail) : null],
+  );
+  return rowCount === 1;
+}
+
+export async function listPaymentReviews(db: Queryable, paymentId: string): Promise<PaymentReview[]> {
+  const { rows } = await db.query<{
+    provider: string; provider_reference: string; payment_id: string; reason: string; status: string; currency: string;
+    amount_centavos: number; paid_at: Date | null; detail: Record<string, unknown> | null; created_at: Date;
+  }>('SELECT * FROM payment_reviews WHERE payment_id = $1 ORDER BY created_at, provider_reference', [paymentId]);
+  return rows.map((row) => ({
+    provider: row.provider,
+    providerReference: row.provider_reference,
+    paymentId: row.payment_id,
+    reason: row.reason as PaymentReviewReason,
+    status: row.status,
+    currency: row.currency,
+    amount: Number(row.amount_centavos),
+    paidAt: row.paid_at,
+    detail: row.detail,
+    createdAt: row.created_at,
+  }));
+}
+
+/**
+ * Moves a review from `from` to `to` (needs_review → refunding → refunded, or back to needs_review when the refund
+ * failed); true only for the call that changed it, so that two refunds of one review never both reach the provider.
+ */
+export async function setPaymentReviewStatus(
+  db: Queryable, provider: string, providerReference: string, from: string, to: string,
+): Promise<PaymentReview | null> {
+  const { rows } = await db.query<{ payment_id: string }>(
+    `UPDATE payment_reviews SET status = $4, updated_at = now()
+     WHERE provider = $1 AND provider_reference = $2 AND status = $3 RETURNING payment_id`,
+    [provider, providerReference, from, to],
+  );
+  if (!rows[0]) return null;
+  return (await listPaymentReviews(db, rows[0].payment_id)).find((review) => review.providerReference === providerReference) ?? null;
 }
 
 /** pending → verifying / expired / cancelled; true only for the call that changed it. */

@@ -14,6 +14,7 @@ export const MERCHANT_EVENT_TYPES = [
   'order.registered',
   'order.paid',
   'payment.failed',
+  'payment.needs_review',
   'charge.succeeded',
   'charge.failed',
   'subscription.past_due',

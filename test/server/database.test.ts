@@ -50,6 +50,42 @@ describe.each(ENGINES)('data layer on %s', (engine) => {
     expect(typeof order.price).toBe('number');
   });
 
+  it('when checkouts are created together, then one statement stores them all and each comes back in its place', async () => {
+    const created = await store.insertCheckouts(t.db, ['chk_many_1', 'chk_many_2', 'chk_many_3'].map(newCheckout));
+    expect(created.map((c) => c.id)).toEqual(['chk_many_1', 'chk_many_2', 'chk_many_3']);
+    expect(created[1]).toMatchObject({ status: 'open', curp: 'CAMC880526HMCBNR04', birthDate: '1988-05-26', sex: 'H', planCount: null });
+  });
+
+  it('when quotes are saved together, then each checkout gets its own, a plan is kept only if still offered for the same product, and a closed checkout gets none', async () => {
+    const quote = (product: 'Funerario' | 'Retiro', counts: number[], price: number) => ({
+      product, kasuProduct: 'x', currency: 'MXN' as const, price, annualRatePercent: 0,
+      plans: counts.map((count) => ({ count, instalment: Math.round(price / count), total: price })), quotedAt: new Date().toISOString(),
+    });
+    for (const id of ['chk_q_keep', 'chk_q_drop', 'chk_q_other', 'chk_q_twice', 'chk_q_closed']) {
+      await store.insertCheckout(t.db, newCheckout(id));
+      await store.updateOpenCheckout(t.db, id, { product: 'Funerario', quote: quote('Funerario', [1, 3], 100_00), planCount: 3 });
+    }
+    await store.setCheckoutStatus(t.db, 'chk_q_closed', 'registered');
+    const saved = await store.saveQuotes(t.db, [
+      { id: 'chk_q_keep', quote: quote('Funerario', [1, 3, 6], 200_00) },
+      { id: 'chk_q_drop', quote: quote('Funerario', [1, 6], 200_00) },
+      { id: 'chk_q_other', quote: quote('Retiro', [1, 3], 300_00) },
+      { id: 'chk_q_twice', quote: quote('Funerario', [1, 3], 400_00) },
+      { id: 'chk_q_closed', quote: quote('Funerario', [1, 3], 500_00) },
+      { id: 'chk_q_twice', quote: quote('Funerario', [1], 600_00) },
+    ]);
+    expect(saved.map((c) => c && [c.id, c.product, c.quote!.price, c.planCount])).toEqual([
+      ['chk_q_keep', 'Funerario', 200_00, 3],
+      ['chk_q_drop', 'Funerario', 200_00, null],
+      ['chk_q_other', 'Retiro', 300_00, null],
+      ['chk_q_twice', 'Funerario', 400_00, 3],
+      null,
+      ['chk_q_twice', 'Funerario', 600_00, null],
+    ]);
+    expect((await store.findCheckout(t.db, 'chk_q_twice'))!.quote!.price, 'the last one given stays').toBe(600_00);
+    expect((await store.findCheckout(t.db, 'chk_q_closed'))!.quote!.price).toBe(100_00);
+  });
+
   it('when ten submits claim one checkout at once, then exactly one claim wins', async () => {
     await store.insertCheckout(t.db, newCheckout('chk_claim'));
     const claims = await Promise.all(
@@ -108,6 +144,28 @@ describe('data layer persistence', () => {
       expect(rows[0]!.n).toBe(MIGRATIONS.length);
       await Promise.all(instances.map((db) => db.close()));
     } finally {
+      await t.drop();
+    }
+  });
+
+  it('when a migration adds a column under a prepared statement, then the next call prepares it again and sees the column', async () => {
+    const t = await openTestDatabase('postgres');
+    // One connection, so that the second call meets the statement the first one prepared.
+    const db = await openDatabase({ kind: 'postgres', url: POSTGRES_URL, schema: t.schema!, maxConnections: 1 });
+    try {
+      await store.insertCheckout(db, newCheckout('chk_prepared'));
+      expect((await store.findCheckout(db, 'chk_prepared'))?.curp).toBe('CAMC880526HMCBNR04');
+      await db.query('ALTER TABLE checkouts ADD COLUMN later_column text');
+      const { rows } = await db.query<Record<string, unknown>>('SELECT * FROM checkouts WHERE id = $1', ['chk_prepared']);
+      expect(rows[0]).toHaveProperty('later_column', null);
+      // Inside a transaction the refused statement loses the transaction, and a new attempt works.
+      await db.query('ALTER TABLE checkouts ADD COLUMN another_column text');
+      await expect(db.transaction((tx) => tx.query('SELECT * FROM checkouts WHERE id = $1', ['chk_prepared'])))
+        .rejects.toThrow(/cached plan/);
+      const again = await db.transaction((tx) => tx.query('SELECT * FROM checkouts WHERE id = $1', ['chk_prepared']));
+      expect(again.rows[0]).toHaveProperty('another_column', null);
+    } finally {
+      await db.close();
       await t.drop();
     }
   });

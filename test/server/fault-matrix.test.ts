@@ -4,21 +4,17 @@
  *
  * For a customer-facing call the customer gets a clear error (PROVIDER_UNAVAILABLE: 503, retryable, in Spanish, or
  * in English with Accept-Language: en), nothing is lost or registered, created or charged twice, and once the fault
- * is gone the same request (the same Idempotency-Key for a submit) succeeds once. For a job (Khipu notification and
- * poll, card charge run, reconciliation) the run fails or records the outcome as unknown/review as designed, with
- * nothing twice, and the next run after recovery completes.
+ * is gone the same request (the same Idempotency-Key for a submit) succeeds once. The one exception is a Khipu payment
+ * created at Khipu whose answer was lost: API 2.0 cannot find it, so the retry creates another (the customer gets a
+ * link), and the lost one, recognised by its `custom` when paid, settles the same payment once. For a job (Khipu
+ * notification and poll, card charge run, reconciliation) the run fails or records the outcome as unknown/review as
+ * designed, with nothing twice, and the next run after recovery completes.
  *
  * The faults (FAULTS below): `status` 500, `malformed`, `reset`, `truncated` and `timeout` happen before the provider
  * does anything; `slow` drips the provider's real answer slower than our body timeout (the provider did the work, the
  * answer is lost: KASU registered, Khipu created, the gateway charged); `latency` under our timeout must not matter.
- * Provider timeouts are 400 ms here; undici checks its header and body timeouts every ~500 ms, so a timeout costs
- * 0.5–1 s and `slow` drips every 1.2 s to be sure to outlast one.
- *
- * Tupay's timeouts are not configurable (30 s, server/config.ts): its `timeout` row runs only with FAULT_MATRIX_SLOW=1,
- * and its `slow` row drips within those 30 s and expects the run to complete.
- *
- * Combinations that reveal a BFF bug are `it.fails` (KNOWN_BUGS), with the reason; FAULT_MATRIX_SHOW_BUGS=1 runs them
- * as plain tests to show how they fail.
+ * Each provider call's overall deadline (`*_TIMEOUT_MS`, connect + send + headers + whole body) is 400 ms here, for
+ * the four providers; `slow` drips every 1.2 s to be sure to outlast it.
  */
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -33,9 +29,6 @@ const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const PROVIDER_TIMEOUT_MS = 400;
 /** However a fault goes, a customer is answered within this (no hang). */
 const ANSWER_WITHIN_MS = 3_000;
-const SLOW_SUITE = process.env.FAULT_MATRIX_SLOW === '1';
-/** FAULT_MATRIX_SHOW_BUGS=1 runs the known-bug rows as plain tests, to see how (and whether still) they fail. */
-const itFails = process.env.FAULT_MATRIX_SHOW_BUGS === '1' ? it : it.fails;
 
 type Sandbox = 'kasu' | 'khipu' | 'card' | 'tupay';
 type Match = NonNullable<FaultRuleInput['match']>;
@@ -62,21 +55,6 @@ const FAULTS: Fault[] = [
   { name: 'latency', rule: { fault: 'latency', ms: 100 }, providerDidIt: true, harmless: true, quick: true },
 ];
 
-/**
- * Combinations that fail because of a BFF bug (reported for fixing): the test states the right behaviour and is
- * marked `it.fails` until the bug is fixed.
- */
-const KNOWN_BUGS: Array<{ provider: string; call: string; when: (fault: Fault) => boolean; why: string }> = [
-  {
-    provider: 'Khipu',
-    call: 'create payment',
-    when: (fault) => fault.providerDidIt && !fault.harmless,
-    why:
-      'Khipu created the payment but the answer was lost: KhipuPayments.ensureCreated releases the claim ' +
-      '(releasePaymentCreation) on any error, so the retry creates a second Khipu payment for the same order',
-  },
-];
-
 describe('fault matrix: providers × faults × calls', () => {
   let server: TestServer;
   let call: ReturnType<typeof apiClient>;
@@ -92,6 +70,7 @@ describe('fault matrix: providers × faults × calls', () => {
         KASU_TIMEOUT_MS: String(PROVIDER_TIMEOUT_MS),
         KHIPU_TIMEOUT_MS: String(PROVIDER_TIMEOUT_MS),
         CARD_TIMEOUT_MS: String(PROVIDER_TIMEOUT_MS),
+        TUPAY_TIMEOUT_MS: String(PROVIDER_TIMEOUT_MS),
         KHIPU_POLL_AFTER_SECONDS: '1',
         KHIPU_POLL_INTERVAL_SECONDS: '1',
         RATE_LIMIT_CURP_PER_IP_PER_MINUTE: '0',
@@ -239,31 +218,11 @@ describe('fault matrix: providers × faults × calls', () => {
     server.cardSandbox!.reset();
   }
 
-  /**
-   * One provider × fault × call: one `it`. For a known bug, a phased row becomes two: `it` under the fault, and
-   * `it.fails` after recovery (the phase the bug breaks), so that the rest of the row still guards what works.
-   */
-  function row<T>(provider: string, fault: Fault, callName: string, route: string, test: (() => Promise<void>) | Phased<T>, timeout?: number): void {
-    const bug = KNOWN_BUGS.find((known) => known.provider === provider && known.call === callName && known.when(fault));
+  /** One provider × fault × call: one `it`; a phased row runs its phases in order. */
+  function row<T>(callName: string, route: string, test: (() => Promise<void>) | Phased<T>, timeout?: number): void {
     const title = `${callName} (${route})`;
-    if (typeof test === 'function') {
-      if (bug) itFails(`${title} — KNOWN BUG: ${bug.why}`, async () => (fresh(), test()), timeout);
-      else it(title, async () => (fresh(), test()), timeout);
-      return;
-    }
-    if (!bug) {
-      it(title, async () => (fresh(), test.after(await test.under())), timeout);
-      return;
-    }
-    let context: { value: T } | null = null;
-    it(`${title}: under the fault`, async () => {
-      fresh();
-      context = { value: await test.under() };
-    }, timeout);
-    itFails(`${title}: after recovery — KNOWN BUG: ${bug.why}`, async () => {
-      if (!context) throw new Error('the row failed under the fault');
-      await test.after(context.value);
-    }, timeout);
+    if (typeof test === 'function') it(title, async () => (fresh(), test()), timeout);
+    else it(title, async () => (fresh(), test.after(await test.under())), timeout);
   }
 
   // =====================================================================================================
@@ -272,7 +231,7 @@ describe('fault matrix: providers × faults × calls', () => {
       // A CURP nobody used yet in this run: its token is not cached, so creating a checkout calls token_full.
       const curp = people[fault.index]!;
 
-      row('KASU', fault, 'token', 'POST /v1/checkouts → token_full', async () => {
+      row('token', 'POST /v1/checkouts → token_full', async () => {
         const checkoutsOf = () => count('SELECT count(*) AS n FROM checkouts WHERE curp = $1', [curp]);
         await inject('kasu', { kasuFunction: 'token_full' }, fault);
         if (fault.harmless) {
@@ -286,7 +245,7 @@ describe('fault matrix: providers × faults × calls', () => {
         expect(await checkoutsOf()).toBe(1);
       });
 
-      row('KASU', fault, 'price', 'POST /v1/checkouts/:id/quote → modify_record', async () => {
+      row('price', 'POST /v1/checkouts/:id/quote → modify_record', async () => {
         const { checkout, token } = CreateCheckoutResponseSchema.parse((await newCheckout(curp)).body);
         const product = checkout.products.find((p) => p.eligible)!.product;
         const quote = (headers: Record<string, string> = {}) =>
@@ -304,7 +263,7 @@ describe('fault matrix: providers × faults × calls', () => {
         expect((await view(checkout.id, token)).quote).toMatchObject({ product, currency: 'MXN', price: expect.any(Number) });
       });
 
-      row('KASU', fault, 'registration', 'POST /v1/checkouts/:id/submit → new_service', async () => {
+      row('registration', 'POST /v1/checkouts/:id/submit → new_service', async () => {
         const ready = await readyCheckout(curp);
         const send = submit(ready.id, ready.token, `matrix-${ready.id}`, { paymentMethod: 'email' });
         await inject('kasu', { kasuFunction: 'new_service' }, fault);
@@ -341,7 +300,7 @@ describe('fault matrix: providers × faults × calls', () => {
     describe.each(FAULTS.map((fault, index) => ({ ...fault, index })))('$name', (fault) => {
       const curp = people[fault.index % people.length]!;
 
-      row('Khipu', fault, 'banks', 'GET /v1/khipu/banks → GET /banks', async () => {
+      row('banks', 'GET /v1/khipu/banks → GET /banks', async () => {
         const banks = (headers: Record<string, string> = {}) => call('GET', '/v1/khipu/banks', { headers });
         await inject('khipu', { method: 'GET', path: '/api/2.0/banks' }, fault);
         if (fault.harmless) {
@@ -360,7 +319,7 @@ describe('fault matrix: providers × faults × calls', () => {
         await recover('khipu');
       });
 
-      row('Khipu', fault, 'create payment', 'POST /v1/checkouts/:id/submit khipu → POST /payments', {
+      row('create payment', 'POST /v1/checkouts/:id/submit khipu → POST /payments', {
         under: async () => {
           const ready = await readyCheckout(curp);
           const send = submit(ready.id, ready.token, `matrix-${ready.id}`, khipuBody);
@@ -387,7 +346,39 @@ describe('fault matrix: providers × faults × calls', () => {
           expect(registrations(curp, product)).toBe(1);
           expect(await ordersOf(id)).toBe(1);
           expect(await count('SELECT count(*) AS n FROM payments p JOIN orders o ON o.id = p.order_id WHERE o.checkout_id = $1', [id])).toBe(1);
-          expect(khipuPaymentsFor(reference), 'one Khipu payment per order').toHaveLength(1);
+          const ours = await one<{ id: string; provider_reference: string; unknown_creations: number }>(
+            'SELECT p.id, p.provider_reference, p.unknown_creations FROM payments p JOIN orders o ON o.id = p.order_id WHERE o.checkout_id = $1', [id]);
+          expect(ours.unknown_creations > 0, 'a failed call that may have created the payment is counted').toBe(!fault.harmless);
+          expect(checkout.payment?.redirectUrl?.endsWith(`/${ours.provider_reference}`)).toBe(true);
+          const atKhipu = khipuPaymentsFor(reference);
+          expect(atKhipu.map((p) => p.custom), 'every Khipu payment of the order names our payment').toEqual(atKhipu.map(() => ours.id));
+          if (!fault.providerDidIt || fault.harmless) {
+            expect(atKhipu, 'one Khipu payment per order').toHaveLength(1);
+            return;
+          }
+          // Khipu created the payment but its answer was lost, and API 2.0 cannot find it by transaction_id: the retry
+          // created another so that the customer has a link. If the customer pays the one we never heard of, it
+          // settles ours, once, and the spare one is deleted at Khipu so that it cannot be paid too.
+          expect(atKhipu).toHaveLength(2);
+          const orphan = atKhipu.find((p) => p.payment_id !== ours.provider_reference)!;
+          const paid = await fetch(`${server.url}/sandbox/khipu/_control/payments/${orphan.payment_id}/pay`, {
+            method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ notify: false }),
+          });
+          expect(paid.status).toBe(200);
+          for (let i = 0; i < 2; i++) {
+            const notified = await fetch(`${server.url}/webhooks/khipu`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/x-www-form-urlencoded' },
+              body: new URLSearchParams({ api_version: '1.3', notification_token: orphan.notification_token }),
+            });
+            expect(notified.status).toBe(200);
+          }
+          const settled = await one<{ status: string; provider_reference: string }>('SELECT status, provider_reference FROM payments WHERE id = $1', [ours.id]);
+          expect(settled).toEqual({ status: 'paid', provider_reference: orphan.payment_id });
+          expect(khipuPaymentsFor(reference).map((p) => p.payment_id), 'the spare payment is deleted at Khipu').toEqual([orphan.payment_id]);
+          const outcomes = (await server.db.query<{ outcome: string }>(
+            'SELECT outcome FROM payment_notifications WHERE payment_id = $1 ORDER BY id', [ours.id])).rows.map((r) => r.outcome);
+          expect(outcomes).toEqual(['paid', 'duplicate']);
         },
       });
 
@@ -403,7 +394,7 @@ describe('fault matrix: providers × faults × calls', () => {
         return { id, token, reference, payment, paymentId: checkout.payment!.id };
       }
 
-      row('Khipu', fault, 'get payment by notification', 'POST /webhooks/khipu → GET /payments?notification_token', async () => {
+      row('get payment by notification', 'POST /webhooks/khipu → GET /payments?notification_token', async () => {
         const { id, token, payment, paymentId } = await paidAtKhipu();
         const notify = () =>
           fetch(`${server.url}/webhooks/khipu`, {
@@ -429,7 +420,7 @@ describe('fault matrix: providers × faults × calls', () => {
         expect(outcomes.filter((outcome) => outcome !== 'paid').every((outcome) => outcome === 'duplicate')).toBe(true);
       });
 
-      row('Khipu', fault, 'get payment by poll', 'POST /admin/jobs/khipu-poll/run → GET /payments/:id', async () => {
+      row('get payment by poll', 'POST /admin/jobs/khipu-poll/run → GET /payments/:id', async () => {
         const { id, token, payment, paymentId } = await paidAtKhipu();
         // Due for a check now (as KHIPU_POLL_AFTER_SECONDS after creation), without waiting for it.
         const due = () => server.db.query(
@@ -465,7 +456,7 @@ describe('fault matrix: providers × faults × calls', () => {
       const curp = people[(fault.index + 3) % people.length]!;
       const charge = { method: 'POST', path: '/api/v1/make-payment-token' };
 
-      row('card', fault, 'customer', 'POST /v1/checkouts/:id/card-session → create-user', async () => {
+      row('customer', 'POST /v1/checkouts/:id/card-session → create-user', async () => {
         const ready = await readyCheckout(curp);
         const session = (headers: Record<string, string> = {}) =>
           call('POST', `/v1/checkouts/${ready.id}/card-session`, { token: ready.token, body: { origin: 'https://partner.example' }, headers });
@@ -481,7 +472,7 @@ describe('fault matrix: providers × faults × calls', () => {
         expect((await tokenize(ready.id, ready.token)).last4).toBe('4242');
       });
 
-      row('card', fault, 'first charge', 'POST /v1/checkouts/:id/submit card → make-payment-token', {
+      row('first charge', 'POST /v1/checkouts/:id/submit card → make-payment-token', {
         under: async () => {
           const ready = await readyCheckout(curp);
           const card = await tokenize(ready.id, ready.token);
@@ -509,7 +500,7 @@ describe('fault matrix: providers × faults × calls', () => {
         },
       });
 
-      row('card', fault, 'charge run', 'POST /admin/jobs/card-charges/run → make-payment-token', async () => {
+      row('charge run', 'POST /admin/jobs/card-charges/run → make-payment-token', async () => {
         const { checkout } = await bought(curp, 'card');
         const reference = checkout.order!.reference;
         const second = await one<{ id: string; next_attempt_at: Date }>(
@@ -545,11 +536,9 @@ describe('fault matrix: providers × faults × calls', () => {
 
   // =====================================================================================================
   describe('beyond the matrix', () => {
-    itFails(
+    it(
       'price (POST /v1/checkouts/:id/quote → modify_record) dripped a few bytes at a time, each within the body timeout: ' +
-        'the customer is answered in time — KNOWN BUG: the adapters (KasuClient, KhipuClient, CardClient, TupayClient) only ' +
-        "set undici's headersTimeout/bodyTimeout, which time out inactivity, so a provider that keeps sending holds the call " +
-        '(and the customer) for as long as it likes: no overall deadline per call',
+        'the customer is answered at the overall deadline with the retryable error',
       async () => {
         fresh();
         const { checkout, token } = CreateCheckoutResponseSchema.parse((await newCheckout(people[0]!)).body);
@@ -570,6 +559,10 @@ describe('fault matrix: providers × faults × calls', () => {
           }).catch((error: Error) => error);
           expect(answer, 'no answer within 2 s').not.toBeInstanceOf(Error);
           expect(performance.now() - started).toBeLessThan(2_000);
+          if (answer instanceof Error) return;
+          expect(answer.statusCode).toBe(503);
+          expect(((await answer.body.json()) as { error: { code: string; retryable: boolean } }).error)
+            .toMatchObject({ code: 'PROVIDER_UNAVAILABLE', retryable: true });
         } finally {
           await customer.destroy();
           await recover('kasu'); // the drip sends the rest at once: the call ends
@@ -580,17 +573,10 @@ describe('fault matrix: providers × faults × calls', () => {
 
   // =====================================================================================================
   describe('Tupay', () => {
-    const TUPAY_FAULTS = FAULTS.map((fault): Fault & { skip?: boolean } => {
-      // Tupay's body timeout is a fixed 30 s: a slow answer dripping within it is simply read, slowly.
-      if (fault.name === 'slow') return { ...fault, name: 'slow (within the 30 s body timeout)', rule: { fault: 'slow', ms: 100, chunk: 2_048 }, harmless: true };
-      // A fixed 30 s per call: only with FAULT_MATRIX_SLOW=1.
-      if (fault.name === 'timeout') return { ...fault, name: 'timeout (30 s)', skip: !SLOW_SUITE };
-      return fault;
-    });
     const period = () => ({ from: new Date(Date.now() - 2 * 86_400_000).toISOString(), to: new Date(Date.now() + 3_600_000).toISOString() });
     const reconcile = (body: Record<string, unknown>) => call('POST', '/admin/reconciliations', { headers: admin, body });
 
-    describe.each(TUPAY_FAULTS)('$name', (fault) => {
+    describe.each(FAULTS)('$name', (fault) => {
       const calls: Array<{ name: string; route: string; match: Match }> = [
         { name: 'login', route: 'POST /admin/reconciliations → POST /v1/auth/login', match: { method: 'POST', path: '/v1/auth/login' } },
         { name: 'deposits', route: 'POST /admin/reconciliations → GET /v1/deposits', match: { method: 'GET', path: '/v1/deposits' } },
@@ -624,8 +610,7 @@ describe('fault matrix: providers × faults × calls', () => {
           expect(Number(ledger.n)).toBe(Number(ledger.ids));
           expect(again.body.report.tupay.deposits.read + again.body.report.tupay.cashouts.read).toBe(expected);
         };
-        if (fault.skip) it.skip(`${name} (${route})`, test);
-        else row('Tupay', fault, name, route, test, fault.name.startsWith('timeout') ? 90_000 : undefined);
+        row(name, route, test);
       }
     });
   });

@@ -4,8 +4,8 @@
  * it gets a final answer. KASU is a standalone simulator in the test process behind a front that adds 80 ms each way,
  * so that a kill lands before the claim, during the KASU call (before KASU registered, or after, with its answer
  * lost), or after the commit. Then KASU's registrations are compared with our orders: nothing registered twice,
- * every registered order has KASU's policy, `needs_review` only where KASU did register, and nothing lost — except
- * for the bug reproduced at the end (a crash after KASU registered ends in ALREADY_REGISTERED), marked it.fails.
+ * every registered order has KASU's policy, `needs_review` only where KASU did register, and nothing lost. The last
+ * tests reproduce a crash after KASU registered: the retry puts the order in review (never ALREADY_REGISTERED).
  *
  * A claim left by a dead process is taken over once it is STALE_CLAIM_SECONDS (120 s) old
  * (server/checkouts/checkout-service.ts); instead of waiting, the test ages the dead process's claim by ten minutes

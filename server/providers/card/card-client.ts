@@ -4,12 +4,19 @@
  * Card numbers never reach this server: the customer types them into the gateway's tokenizer, we only see tokens.
  * The key, the Authorization header and card tokens never reach a log line, an error message or an error's detail.
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../../../shared/errors.js';
 import { centavosToDecimal, decimalToCentavos } from '../../../shared/money.js';
 import { ProviderError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { parseProviderAnswer, providerAgent, type ProviderAnswer } from '../provider-http.js';
+import {
+  parseProviderAnswer,
+  providerAgent,
+  providerCall,
+  transportDetail,
+  type ProviderAnswer,
+  type ProviderTimeouts,
+} from '../provider-http.js';
 import type { CardApi, CardCharge, CardCustomerInput, CardOnFile, ChargeTokenInput } from './card-api.js';
 import { cardAuthHeaders, type CardAuthEncoding } from './card-auth.js';
 import {
@@ -27,7 +34,8 @@ export type CardConfig = {
   merchantId: string;
   /** Used only to sign; never logged, never in an error. */
   key: string;
-  timeouts: { connectMs: number; headersMs: number; bodyMs: number };
+  /** totalMs: the overall deadline of each call (connect, send, headers, whole body); see ProviderTimeouts. */
+  timeouts: ProviderTimeouts;
   userAgent: string;
   /** The unverified details of the authentication headers (see card-auth.ts); default hex and '|'. */
   auth?: { encoding?: CardAuthEncoding; separator?: string; authorizationPrefix?: string };
@@ -202,23 +210,20 @@ export class CardClient implements CardApi {
     if (contentType) headers['content-type'] = contentType;
     const started = performance.now();
     try {
-      const response = await request(url, {
+      const answer = await providerCall(url, {
         method,
         headers,
         ...(json === undefined ? {} : { body }),
         dispatcher: this.#dispatcher,
-        headersTimeout: this.#config.timeouts.headersMs,
-        bodyTimeout: this.#config.timeouts.bodyMs,
+        timeouts: this.#config.timeouts,
       });
-      // Always consume the body, whatever the status, so the connection goes back to the pool.
-      const text = await response.body.text();
-      this.#log?.info('card call', { operation, method, status: response.statusCode, ms: Math.round(performance.now() - started) });
-      return { status: response.statusCode, headers: response.headers, text };
+      this.#log?.info('card call', { operation, method, status: answer.status, ms: Math.round(performance.now() - started) });
+      return answer;
     } catch (error) {
-      const reason = (error as { code?: string }).code ?? (error as Error).name;
-      this.#log?.warn('card call failed', { operation, method, reason, ms: Math.round(performance.now() - started) });
+      const transport = transportDetail(error);
+      this.#log?.warn('card call failed', { operation, method, ...transport, ms: Math.round(performance.now() - started) });
       throw new ProviderError(PROVIDER, 'PROVIDER_UNAVAILABLE', {
-        detail: { operation, reason, ...(MUTATIONS.has(operation) ? { outcomeUnknown: !NOT_SENT.has(reason) } : {}) },
+        detail: { operation, ...transport, ...(MUTATIONS.has(operation) ? { outcomeUnknown: !NOT_SENT.has(transport.reason) } : {}) },
         cause: error,
       });
     }

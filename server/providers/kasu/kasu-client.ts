@@ -4,12 +4,19 @@
  * The private key only ever feeds the HMAC; neither it nor a token reaches a log line or an error.
  */
 import { createHmac } from 'node:crypto';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Product } from '../../../shared/contract.js';
 import type { ErrorCode } from '../../../shared/errors.js';
 import { pesosToCentavos, type Centavos } from '../../../shared/money.js';
 import { AppError, ProviderError } from '../../errors.js';
-import { parseProviderAnswer, providerAgent, type ProviderAnswer } from '../provider-http.js';
+import {
+  parseProviderAnswer,
+  providerAgent,
+  providerCall,
+  transportDetail,
+  type ProviderAnswer,
+  type ProviderTimeouts,
+} from '../provider-http.js';
 import type { Logger } from '../../log.js';
 import {
   KasuErrorBodySchema,
@@ -27,7 +34,8 @@ export type KasuConfig = {
   privateKey: string;
   /** Appended to baseUrl; '' = post to baseUrl itself (KASU serves every function on one URL). */
   paths: { tokenFull: string; modifyRecord: string; newService: string };
-  timeouts: { connectMs: number; headersMs: number; bodyMs: number };
+  /** totalMs: the overall deadline of each call (connect, send, headers, whole body); see ProviderTimeouts. */
+  timeouts: ProviderTimeouts;
   /** Reuse a token until this many seconds before it expires (default 30). */
   tokenRefreshSkewSeconds: number;
   /** e.g. "kasu-checkout/0.1"; KASU ties API users to their User-Agent. */
@@ -303,25 +311,22 @@ export class KasuClient {
     if (bearer) headers.authorization = `Bearer ${bearer}`;
     const started = performance.now();
     try {
-      const response = await request(this.#url(fn), {
+      const answer = await providerCall(this.#url(fn), {
         method: 'POST',
         headers,
         body: JSON.stringify(payload),
         dispatcher: this.#dispatcher,
-        headersTimeout: this.#config.timeouts.headersMs,
-        bodyTimeout: this.#config.timeouts.bodyMs,
+        timeouts: this.#config.timeouts,
       });
-      // Always consume the body, whatever the status, so the connection goes back to the pool.
-      const text = await response.body.text();
       const ms = Math.round(performance.now() - started);
-      this.#log?.info('kasu call', { function: fn, status: response.statusCode, ms });
-      return { status: response.statusCode, headers: response.headers, text };
+      this.#log?.info('kasu call', { function: fn, status: answer.status, ms });
+      return answer;
     } catch (error) {
-      const reason = (error as { code?: string }).code ?? (error as Error).name;
+      const transport = transportDetail(error);
       const ms = Math.round(performance.now() - started);
-      this.#log?.warn('kasu call failed', { function: fn, reason, ms });
+      this.#log?.warn('kasu call failed', { function: fn, ...transport, ms });
       throw new ProviderError('kasu', 'PROVIDER_UNAVAILABLE', {
-        detail: { function: fn, reason, ...(fn === 'new_service' ? { outcomeUnknown: !NOT_SENT.has(reason) } : {}) },
+        detail: { function: fn, ...transport, ...(fn === 'new_service' ? { outcomeUnknown: !NOT_SENT.has(transport.reason) } : {}) },
         cause: error,
       });
     }

@@ -3,12 +3,19 @@
  * sent, JSON answers parsed with zod, every failure mapped to one of our codes. The secret only feeds the HMAC; it,
  * the Authorization header and notification tokens never reach a log line, an error message or an error's detail.
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
 import type { ErrorCode } from '../../../shared/errors.js';
 import { centavosToDecimal, type Centavos } from '../../../shared/money.js';
 import { ProviderError } from '../../errors.js';
-import { parseProviderAnswer, providerAgent, type ProviderAnswer } from '../provider-http.js';
+import {
+  parseProviderAnswer,
+  providerAgent,
+  providerCall,
+  transportDetail,
+  type ProviderAnswer,
+  type ProviderTimeouts,
+} from '../provider-http.js';
 import type { Logger } from '../../log.js';
 import type {
   CreatedPayment,
@@ -36,7 +43,8 @@ export type KhipuConfig = {
   receiverId: string;
   /** Used only to sign; never logged, never in an error. */
   secret: string;
-  timeouts: { connectMs: number; headersMs: number; bodyMs: number };
+  /** totalMs: the overall deadline of each call (connect, send, headers, whole body); see ProviderTimeouts. */
+  timeouts: ProviderTimeouts;
   userAgent: string;
 };
 
@@ -214,25 +222,22 @@ export class KhipuClient implements KhipuApi {
     if (!inQuery) headers['content-type'] = 'application/x-www-form-urlencoded';
     const started = performance.now();
     try {
-      const response = await request(url, {
+      const answer = await providerCall(url, {
         method,
         headers,
         ...(inQuery ? {} : { body: encoded }),
         dispatcher: this.#dispatcher,
-        headersTimeout: this.#config.timeouts.headersMs,
-        bodyTimeout: this.#config.timeouts.bodyMs,
+        timeouts: this.#config.timeouts,
       });
-      // Always consume the body, whatever the status, so the connection goes back to the pool.
-      const text = await response.body.text();
       const ms = Math.round(performance.now() - started);
-      this.#log?.info('khipu call', { operation, method, status: response.statusCode, ms });
-      return { status: response.statusCode, headers: response.headers, text };
+      this.#log?.info('khipu call', { operation, method, status: answer.status, ms });
+      return answer;
     } catch (error) {
-      const reason = (error as { code?: string }).code ?? (error as Error).name;
+      const transport = transportDetail(error);
       const ms = Math.round(performance.now() - started);
-      this.#log?.warn('khipu call failed', { operation, method, reason, ms });
+      this.#log?.warn('khipu call failed', { operation, method, ...transport, ms });
       throw new ProviderError('khipu', 'PROVIDER_UNAVAILABLE', {
-        detail: { operation, reason, ...(MUTATIONS.has(operation) ? { outcomeUnknown: !NOT_SENT.has(reason) } : {}) },
+        detail: { operation, ...transport, ...(MUTATIONS.has(operation) ? { outcomeUnknown: !NOT_SENT.has(transport.reason) } : {}) },
         cause: error,
       });
     }

@@ -4,12 +4,19 @@
  * at most 60 days. Every failure maps to one of our codes; Tupay's own `{code, description}` goes to `detail` only.
  * The secret key and the token never reach a log line, an error message or an error's detail.
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
 import type { ErrorCode } from '../../../shared/errors.js';
 import { ProviderError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { parseProviderAnswer, providerAgent, type ProviderAnswer } from '../provider-http.js';
+import {
+  parseProviderAnswer,
+  providerAgent,
+  providerCall,
+  transportDetail,
+  type ProviderAnswer,
+  type ProviderTimeouts,
+} from '../provider-http.js';
 import {
   TupayCashoutSchema,
   TupayDepositSchema,
@@ -28,7 +35,8 @@ export type TupayConfig = {
   accessKey: string;
   /** The API user's password; sent only in the login body. */
   secretKey: string;
-  timeouts: { connectMs: number; headersMs: number; bodyMs: number };
+  /** totalMs: the overall deadline of each call, e.g. one page (connect, send, headers, whole body); see ProviderTimeouts. */
+  timeouts: ProviderTimeouts;
   userAgent: string;
   /** How the token goes back: `Cookie: BEARER_TOKEN=…` (default) or `Authorization: BEARER_TOKEN=…`; Tupay takes both. */
   sendTokenAs?: 'cookie' | 'authorization';
@@ -237,21 +245,19 @@ export class TupayClient {
     }
     const started = performance.now();
     try {
-      const response = await request(`${this.#baseUrl}${pathAndQuery}`, {
+      const answer = await providerCall(`${this.#baseUrl}${pathAndQuery}`, {
         method,
         headers,
         ...(body === undefined ? {} : { body }),
         dispatcher: this.#dispatcher,
-        headersTimeout: this.#config.timeouts.headersMs,
-        bodyTimeout: this.#config.timeouts.bodyMs,
+        timeouts: this.#config.timeouts,
       });
-      const text = await response.body.text();
-      this.#log?.info('tupay call', { operation, method, status: response.statusCode, ms: Math.round(performance.now() - started) });
-      return { status: response.statusCode, headers: response.headers, text };
+      this.#log?.info('tupay call', { operation, method, status: answer.status, ms: Math.round(performance.now() - started) });
+      return answer;
     } catch (error) {
-      const reason = (error as { code?: string }).code ?? (error as Error).name;
-      this.#log?.warn('tupay call failed', { operation, method, reason, ms: Math.round(performance.now() - started) });
-      throw new ProviderError('tupay', 'PROVIDER_UNAVAILABLE', { detail: { operation, reason }, cause: error });
+      const transport = transportDetail(error);
+      this.#log?.warn('tupay call failed', { operation, method, ...transport, ms: Math.round(performance.now() - started) });
+      throw new ProviderError('tupay', 'PROVIDER_UNAVAILABLE', { detail: { operation, ...transport }, cause: error });
     }
   }
 
