@@ -9,7 +9,8 @@
  * BENCH_LOAD_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_INSTALMENTS (10000), BENCH_DEPOSITS (100000),
  * BENCH_RESTARTS (5), BENCH_CHARGE_CAP_SECONDS (45: a charge run still going then is stopped and reported with its
  * rate), BENCH_DATABASE_URL (else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test: the PostgreSQL of
- * the load and charge parts), and BENCH_CPU_PROF (a directory: V8 CPU profiles of every BFF process).
+ * the load and charge parts), BENCH_CPU_PROF (a directory: V8 CPU profiles of every BFF process) and BENCH_ECHO=1
+ * (every BFF's stderr echoed with a prefix).
  */
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
