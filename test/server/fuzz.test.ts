@@ -344,6 +344,7 @@ const TARGETS: Target[] = [
   admin('POST', '/admin/payments/{id}/refund', { body: bodyFor(['amount'], EXAMPLES['POST /admin/payments/{id}/refund']) }),
   admin('DELETE', '/admin/payments/{id}'),
   admin('POST', '/admin/payments/{id}/confirm', { body: bodyFor([]) }),
+  admin('POST', '/admin/payment-reviews/khipu/{id}/refund', { body: bodyFor([]) }),
   admin('POST', '/admin/jobs/{name}/run', { query: true, names: ['khipu-poll', 'webhooks'] }),
   admin('GET', '/admin/subscriptions', { query: true }),
   admin('GET', '/admin/subscriptions/{id}/charges'),
