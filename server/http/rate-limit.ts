@@ -15,6 +15,7 @@ import type { Response } from 'express';
 import type { Queryable } from '../db/database.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { GroupCommit } from '../db/group-commit.js';
 
 export type RateLimitBucket = 'curp-ip' | 'checkout';
 
@@ -27,14 +28,19 @@ export type RateLimitSettings = {
 
 export type RateLimitOutcome = { allowed: boolean; hits: number; limit: number; retryAfterSeconds: number };
 
-type Waiter = { resolve: (hits: number) => void; reject: (error: unknown) => void };
-type Counter = { bucket: RateLimitBucket; key: string; windowStart: number; waiters: Waiter[] };
+type Hit = { bucket: RateLimitBucket; key: string; windowStart: number };
+
+/** The most hits counted by one statement (each distinct key is one row of it). */
+const MAX_HITS_PER_STATEMENT = 1_000;
 
 export class RateLimiter {
   private lastPrunedWindow = 0;
-  /** Hits waiting for the next upsert, by bucket, key and window. */
-  private pending = new Map<string, Counter>();
-  private flushing = false;
+  /**
+   * Hits that arrive while an upsert is on its way are counted together by the next one (group commit): under load
+   * the database sees one round trip, and one row lock per key, per group instead of per request, and each request
+   * still gets its exact number.
+   */
+  private readonly hits = new GroupCommit<Hit, number>((hits) => this.countAll(hits), { maxGroup: MAX_HITS_PER_STATEMENT, delayMs: 0 });
 
   constructor(
     private readonly db: Queryable,
@@ -50,68 +56,46 @@ export class RateLimiter {
     const windowMs = this.settings.windowSeconds * 1000;
     const nowMs = this.now().getTime();
     const windowStart = Math.floor(nowMs / windowMs) * windowMs;
-    const hits = await this.count(bucket, key, windowStart);
+    const hits = await this.hits.run({ bucket, key, windowStart });
     return { allowed: hits <= limit, hits, limit, retryAfterSeconds: Math.max(1, Math.ceil((windowStart + windowMs - nowMs) / 1000)) };
   }
 
-  /**
-   * This request's number in its window. Requests that arrive while an upsert is on its way are counted together by
-   * the next one (one statement for all, a key's hits added at once): under load the database sees one round trip
-   * and one row lock per key per batch instead of one per request, and each request still gets its exact number.
-   */
-  private count(bucket: RateLimitBucket, key: string, windowStart: number): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      const id = `${bucket}\n${key}\n${windowStart}`;
-      let counter = this.pending.get(id);
-      if (!counter) {
-        counter = { bucket, key, windowStart, waiters: [] };
-        this.pending.set(id, counter);
-      }
-      counter.waiters.push({ resolve, reject });
-      if (!this.flushing) {
-        this.flushing = true;
-        setImmediate(() => void this.flush());
-      }
-    });
-  }
-
-  private async flush(): Promise<void> {
-    while (this.pending.size) {
-      // Keys in one order on every instance, so that two batches never wait for each other's row locks (deadlock).
-      const batch = [...this.pending.values()].sort((a, b) => (a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1
-        : a.key < b.key ? -1 : a.key > b.key ? 1 : a.windowStart - b.windowStart));
-      this.pending = new Map();
-      try {
-        await this.prune(Math.max(...batch.map((counter) => counter.windowStart)));
-        const params: unknown[] = [];
-        const values = batch.map((counter) => {
-          params.push(counter.bucket, counter.key, new Date(counter.windowStart).toISOString(), counter.waiters.length);
-          const n = params.length;
-          return `($${n - 3}::text, $${n - 2}::text, $${n - 1}::timestamptz, $${n}::int)`;
-        });
-        const { rows } = await this.db.query<{ bucket: string; key: string; window_start: Date | string; hits: number }>(
-          `INSERT INTO rate_limit_hits AS h (bucket, key, window_start, hits) VALUES ${values.join(', ')}
-           ON CONFLICT (bucket, key, window_start) DO UPDATE SET hits = h.hits + EXCLUDED.hits
-           RETURNING h.bucket, h.key, h.window_start, h.hits`,
-          params,
-        );
-        const totals = new Map(rows.map((row) => [
-          `${row.bucket}\n${row.key}\n${new Date(row.window_start).getTime()}`, Number(row.hits),
-        ]));
-        for (const counter of batch) {
-          const total = totals.get(`${counter.bucket}\n${counter.key}\n${counter.windowStart}`);
-          if (total === undefined) {
-            for (const waiter of counter.waiters) waiter.reject(new Error('rate limit upsert returned no row'));
-            continue;
-          }
-          const first = total - counter.waiters.length;
-          counter.waiters.forEach((waiter, i) => waiter.resolve(first + i + 1));
-        }
-      } catch (error) {
-        for (const counter of batch) for (const waiter of counter.waiters) waiter.reject(error);
-      }
+  /** Each hit's number in its window: one upsert adds every key's hits at once, then they are numbered in order. */
+  private async countAll(hits: Hit[]): Promise<number[]> {
+    const idOf = (hit: { bucket: string; key: string; windowStart: number }) => `${hit.bucket}\n${hit.key}\n${hit.windowStart}`;
+    const keys = new Map<string, { hit: Hit; n: number }>();
+    for (const hit of hits) {
+      const entry = keys.get(idOf(hit));
+      if (entry) entry.n += 1;
+      else keys.set(idOf(hit), { hit, n: 1 });
     }
-    this.flushing = false;
+    await this.prune(Math.max(...hits.map((hit) => hit.windowStart)));
+    // Keys in one order on every instance, so that two statements never wait for each other's row locks (deadlock).
+    const rows = [...keys.values()].sort((a, b) => (a.hit.bucket < b.hit.bucket ? -1 : a.hit.bucket > b.hit.bucket ? 1
+      : a.hit.key < b.hit.key ? -1 : a.hit.key > b.hit.key ? 1 : a.hit.windowStart - b.hit.windowStart));
+    const params: unknown[] = [];
+    const values = rows.map(({ hit, n }) => {
+      params.push(hit.bucket, hit.key, new Date(hit.windowStart).toISOString(), n);
+      const i = params.length;
+      return `($${i - 3}::text, $${i - 2}::text, $${i - 1}::timestamptz, $${i}::int)`;
+    });
+    const result = await this.db.query<{ bucket: string; key: string; window_start: Date | string; hits: number }>(
+      `INSERT INTO rate_limit_hits AS h (bucket, key, window_start, hits) VALUES ${values.join(', ')}
+       ON CONFLICT (bucket, key, window_start) DO UPDATE SET hits = h.hits + EXCLUDED.hits
+       RETURNING h.bucket, h.key, h.window_start, h.hits`,
+      params,
+    );
+    // The number before this statement, per key; each hit of the key then takes the next one, in arrival order.
+    const next = new Map(result.rows.map((row) => {
+      const id = idOf({ bucket: row.bucket, key: row.key, windowStart: new Date(row.window_start).getTime() });
+      return [id, Number(row.hits) - keys.get(id)!.n];
+    }));
+    return hits.map((hit) => {
+      const before = next.get(idOf(hit));
+      if (before === undefined) throw new Error('rate limit upsert returned no row');
+      next.set(idOf(hit), before + 1);
+      return before + 1;
+    });
   }
 
   /**
