@@ -114,10 +114,6 @@ const json = (value: unknown) => (value === null || value === undefined ? null :
 
 export type NewCheckout = Pick<CheckoutRecord, 'id' | 'tokenHash' | 'curp' | 'birthDate' | 'sex' | 'expiresAt'>;
 
-export async function insertCheckout(db: Queryable, checkout: NewCheckout): Promise<CheckoutRecord> {
-  return (await insertCheckouts(db, [checkout]))[0]!;
-}
-
 /** Inserts several checkouts in one statement; the records come back in the order given. */
 export async function insertCheckouts(db: Queryable, checkouts: NewCheckout[]): Promise<CheckoutRecord[]> {
   const params: unknown[] = [];

@@ -146,12 +146,13 @@ export async function flagPaymentForReview(
   return rowCount === 1;
 }
 
-export async function listPaymentReviews(db: Queryable, paymentId: string): Promise<PaymentReview[]> {
-  const { rows } = await db.query<{
-    provider: string; provider_reference: string; payment_id: string; reason: string; status: string; currency: string;
-    amount_centavos: number; paid_at: Date | null; detail: Record<string, unknown> | null; created_at: Date;
-  }>('SELECT * FROM payment_reviews WHERE payment_id = $1 ORDER BY created_at, provider_reference', [paymentId]);
-  return rows.map((row) => ({
+type PaymentReviewRow = {
+  provider: string; provider_reference: string; payment_id: string; reason: string; status: string; currency: string;
+  amount_centavos: number; paid_at: Date | null; detail: Record<string, unknown> | null; created_at: Date;
+};
+
+function toPaymentReview(row: PaymentReviewRow): PaymentReview {
+  return {
     provider: row.provider,
     providerReference: row.provider_reference,
     paymentId: row.payment_id,
@@ -162,23 +163,30 @@ export async function listPaymentReviews(db: Queryable, paymentId: string): Prom
     paidAt: row.paid_at,
     detail: row.detail,
     createdAt: row.created_at,
-  }));
+  };
+}
+
+export async function listPaymentReviews(db: Queryable, paymentId: string): Promise<PaymentReview[]> {
+  const { rows } = await db.query<PaymentReviewRow>(
+    'SELECT * FROM payment_reviews WHERE payment_id = $1 ORDER BY created_at, provider_reference', [paymentId],
+  );
+  return rows.map(toPaymentReview);
 }
 
 /**
  * Moves a review from `from` to `to` (needs_review → refunding → refunded, or back to needs_review when the refund
- * failed); true only for the call that changed it, so that two refunds of one review never both reach the provider.
+ * failed). The review as changed, only for the call that changed it (null otherwise), so that two refunds of one
+ * review never both reach the provider.
  */
 export async function setPaymentReviewStatus(
   db: Queryable, provider: string, providerReference: string, from: string, to: string,
 ): Promise<PaymentReview | null> {
-  const { rows } = await db.query<{ payment_id: string }>(
+  const { rows } = await db.query<PaymentReviewRow>(
     `UPDATE payment_reviews SET status = $4, updated_at = now()
-     WHERE provider = $1 AND provider_reference = $2 AND status = $3 RETURNING payment_id`,
+     WHERE provider = $1 AND provider_reference = $2 AND status = $3 RETURNING *`,
     [provider, providerReference, from, to],
   );
-  if (!rows[0]) return null;
-  return (await listPaymentReviews(db, rows[0].payment_id)).find((review) => review.providerReference === providerReference) ?? null;
+  return rows[0] ? toPaymentReview(rows[0]) : null;
 }
 
 /** pending → verifying / expired / cancelled; true only for the call that changed it. */

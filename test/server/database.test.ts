@@ -29,14 +29,14 @@ describe.each(ENGINES)('data layer on %s', (engine) => {
 
   it('when a transaction throws, then none of its writes remain', async () => {
     await expect(t.db.transaction(async (tx) => {
-      await store.insertCheckout(tx, newCheckout('chk_rollback'));
+      await store.insertCheckouts(tx, [newCheckout('chk_rollback')]);
       throw new Error('boom');
     })).rejects.toThrow('boom');
     expect(await store.findCheckout(t.db, 'chk_rollback')).toBeNull();
   });
 
   it('when a checkout is stored, then JSON, dates and centavos come back with their types', async () => {
-    await store.insertCheckout(t.db, newCheckout('chk_types'));
+    await store.insertCheckouts(t.db, [newCheckout('chk_types')]);
     const updated = await store.updateOpenCheckout(t.db, 'chk_types', {
       contact: { email: 'a@b.mx', phone: '5512345678' }, planCount: 12,
     });
@@ -62,7 +62,7 @@ describe.each(ENGINES)('data layer on %s', (engine) => {
       plans: counts.map((count) => ({ count, instalment: Math.round(price / count), total: price })), quotedAt: new Date().toISOString(),
     });
     for (const id of ['chk_q_keep', 'chk_q_drop', 'chk_q_other', 'chk_q_twice', 'chk_q_closed']) {
-      await store.insertCheckout(t.db, newCheckout(id));
+      await store.insertCheckouts(t.db, [newCheckout(id)]);
       await store.updateOpenCheckout(t.db, id, { product: 'Funerario', quote: quote('Funerario', [1, 3], 100_00), planCount: 3 });
     }
     await store.setCheckoutStatus(t.db, 'chk_q_closed', 'registered');
@@ -87,7 +87,7 @@ describe.each(ENGINES)('data layer on %s', (engine) => {
   });
 
   it('when ten submits claim one checkout at once, then exactly one claim wins', async () => {
-    await store.insertCheckout(t.db, newCheckout('chk_claim'));
+    await store.insertCheckouts(t.db, [newCheckout('chk_claim')]);
     const claims = await Promise.all(
       Array.from({ length: 10 }, () => store.claimCheckoutForSubmit(t.db, 'chk_claim', 'email', 120)),
     );
@@ -96,7 +96,7 @@ describe.each(ENGINES)('data layer on %s', (engine) => {
   });
 
   it('when a claim is older than the stale limit, then it can be taken over; a fresh one cannot', async () => {
-    await store.insertCheckout(t.db, newCheckout('chk_stale'));
+    await store.insertCheckouts(t.db, [newCheckout('chk_stale')]);
     expect(await store.claimCheckoutForSubmit(t.db, 'chk_stale', 'email', 120)).not.toBeNull();
     expect(await store.claimCheckoutForSubmit(t.db, 'chk_stale', 'email', 120)).toBeNull();
     await t.db.query("UPDATE checkouts SET submit_claimed_at = now() - interval '10 minutes' WHERE id = 'chk_stale'");
@@ -104,7 +104,7 @@ describe.each(ENGINES)('data layer on %s', (engine) => {
   });
 
   it('when an Idempotency-Key is reserved twice, then the second sees the first with its request hash', async () => {
-    await store.insertCheckout(t.db, newCheckout('chk_idem'));
+    await store.insertCheckouts(t.db, [newCheckout('chk_idem')]);
     expect(await store.reserveIdempotencyKey(t.db, 'chk_idem', 'key-1', 'hash-a')).toBeNull();
     expect(await store.reserveIdempotencyKey(t.db, 'chk_idem', 'key-1', 'hash-b')).toEqual({
       requestHash: 'hash-a', responseStatus: null, responseBody: null,
@@ -121,7 +121,7 @@ describe('data layer persistence', () => {
     const dir = await mkdtemp(join(tmpdir(), 'kasu-pglite-'));
     try {
       const first = await openDatabase({ kind: 'pglite', dataDir: dir });
-      await store.insertCheckout(first, newCheckout('chk_persist'));
+      await store.insertCheckouts(first, [newCheckout('chk_persist')]);
       await first.close();
       const second = await openDatabase({ kind: 'pglite', dataDir: dir });
       expect((await store.findCheckout(second, 'chk_persist'))?.curp).toBe('CAMC880526HMCBNR04');
@@ -153,7 +153,7 @@ describe('data layer persistence', () => {
     // One connection, so that the second call meets the statement the first one prepared.
     const db = await openDatabase({ kind: 'postgres', url: POSTGRES_URL, schema: t.schema!, maxConnections: 1 });
     try {
-      await store.insertCheckout(db, newCheckout('chk_prepared'));
+      await store.insertCheckouts(db, [newCheckout('chk_prepared')]);
       expect((await store.findCheckout(db, 'chk_prepared'))?.curp).toBe('CAMC880526HMCBNR04');
       await db.query('ALTER TABLE checkouts ADD COLUMN later_column text');
       const { rows } = await db.query<Record<string, unknown>>('SELECT * FROM checkouts WHERE id = $1', ['chk_prepared']);
