@@ -161,6 +161,12 @@ export async function updateOpenCheckout(db: Queryable, id: string, changes: Che
   return rows[0] ? toCheckout(rows[0]) : null;
 }
 
+/** Every column but the quote, which the caller holds already (it is the biggest: reading it back costs the most). */
+const SAVED_QUOTE_COLUMNS = Object.keys({
+  id: 1, token_hash: 1, curp: 1, birth_date: 1, sex: 1, status: 1, product: 1, plan_count: 1, contact: 1, address: 1,
+  consents: 1, payment_method: 1, submit_claimed_at: 1, created_at: 1, expires_at: 1,
+} satisfies Record<Exclude<keyof CheckoutRow, 'quote'>, 1>).map((column) => `c.${column}`).join(', ');
+
 /**
  * Saves quotes on open checkouts, in one statement per group of distinct checkouts: product and quote are replaced,
  * and the chosen number of instalments is kept only when the product is the same and the new quote still offers it.
@@ -180,16 +186,19 @@ export async function saveQuotes(db: Queryable, quotes: Array<{ id: string; quot
       const n = params.length;
       return `($${n - 3}::text, $${n - 2}::text, $${n - 1}::jsonb, $${n}::jsonb)`;
     });
-    const { rows } = await db.query<CheckoutRow>(
+    const { rows } = await db.query<Omit<CheckoutRow, 'quote'>>(
       `UPDATE checkouts c SET product = v.product, quote = v.quote,
          plan_count = CASE WHEN c.product = v.product AND v.counts @> to_jsonb(c.plan_count) THEN c.plan_count END,
          updated_at = now()
        FROM (VALUES ${tuples.join(', ')}) AS v (id, product, quote, counts)
-       WHERE c.id = v.id AND c.status = 'open' RETURNING c.*`,
+       WHERE c.id = v.id AND c.status = 'open' RETURNING ${SAVED_QUOTE_COLUMNS}`,
       params,
     );
-    const byId = new Map(rows.map((row) => [row.id, toCheckout(row)]));
-    for (const entry of group) out[entry.index] = byId.get(entry.id) ?? null;
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    for (const entry of group) {
+      const row = byId.get(entry.id);
+      out[entry.index] = row ? toCheckout({ ...row, quote: entry.quote }) : null;
+    }
   }
   return out;
 }
