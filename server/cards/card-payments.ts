@@ -26,6 +26,10 @@ export type CardPaymentsConfig = {
   recurringConsent: { version: string; es: string; en: string };
 };
 
+/** A first charge that another request holds is waited for this long (polled this often) before SUBMIT_IN_PROGRESS. */
+const OTHER_CHARGE_WAIT_MS = 15_000;
+const OTHER_CHARGE_POLL_MS = 150;
+
 type SubscriptionRow = { id: string; status: string; brand: string; last4: string };
 
 export class CardPayments {
@@ -82,13 +86,7 @@ export class CardPayments {
     this.assertReady(request);
     const card = request.card!;
     const existing = await this.subscriptionOf(order.id);
-    if (existing?.status === 'active' || existing?.status === 'completed') {
-      const first = await this.db.query<{ status: string; id: string }>(
-        `SELECT i.id, i.status FROM instalments i WHERE i.subscription_id = $1 AND i.number = 1`, [existing.id]);
-      if (first.rows[0]?.status !== 'scheduled') return; // already charged (or under review)
-      await this.charge(first.rows[0].id, order);
-      return;
-    }
+    if (existing?.status === 'active' || existing?.status === 'completed') return this.chargeFirst(existing.id, order);
     // Only a subscription waiting for a card after a decline takes a new one; a cancelled one stays cancelled.
     if (existing && existing.status !== 'pending_card') throw new AppError('CHECKOUT_CLOSED');
     const now = this.now();
@@ -123,15 +121,50 @@ export class CardPayments {
       });
       return created.instalmentIds[0]!;
     });
-    if (instalmentId === null) throw new AppError('SUBMIT_IN_PROGRESS');
+    if (instalmentId === null) {
+      // Another request (a second tab) enrolled a card for this order meanwhile: the outcome of its charge is ours.
+      const enrolled = await this.subscriptionOf(order.id);
+      if (enrolled?.status === 'active' || enrolled?.status === 'completed') return this.chargeFirst(enrolled.id, order);
+      if (enrolled?.status === 'pending_card') throw new AppError('CARD_DECLINED');
+      throw new AppError('CHECKOUT_CLOSED');
+    }
     await this.charge(instalmentId, order);
   }
 
+  /** The first instalment of an enrolled card: charged now if it still is to be (or its charge in progress waited for). */
+  private async chargeFirst(subscriptionId: string, order: OrderRecord): Promise<void> {
+    const first = await this.db.query<{ status: string; id: string }>(
+      `SELECT i.id, i.status FROM instalments i WHERE i.subscription_id = $1 AND i.number = 1`, [subscriptionId]);
+    if (first.rows[0]?.status !== 'scheduled') return; // already charged (or under review)
+    await this.charge(first.rows[0].id, order);
+  }
+
   private async charge(instalmentId: string, order: OrderRecord): Promise<void> {
-    const outcome = await this.engine.chargeNow(instalmentId, this.now());
-    this.logger.info('first card instalment', { reference: order.reference, outcome });
-    if (outcome === 'declined') throw new AppError('CARD_DECLINED');
-    if (outcome === 'unknown' || outcome === null) throw new AppError('PROVIDER_UNAVAILABLE', { detail: { reason: 'card charge outcome unknown' } });
+    const deadline = Date.now() + OTHER_CHARGE_WAIT_MS;
+    for (;;) {
+      const outcome = await this.engine.chargeNow(instalmentId, this.now());
+      if (outcome !== null) {
+        this.logger.info('first card instalment', { reference: order.reference, outcome });
+        if (outcome === 'declined') throw new AppError('CARD_DECLINED');
+        if (outcome === 'unknown') throw new AppError('PROVIDER_UNAVAILABLE', { detail: { reason: 'card charge outcome unknown' } });
+        return;
+      }
+      // Not chargeable now: another request (a second tab) or a charge run holds it. Its outcome is ours.
+      const { rows } = await this.db.query<{ status: string; subscription: string }>(
+        `SELECT i.status, s.status AS subscription FROM instalments i JOIN subscriptions s ON s.id = i.subscription_id
+         WHERE i.id = $1`,
+        [instalmentId],
+      );
+      const held = rows[0];
+      if (held?.status === 'paid') return;
+      // Declined in that attempt: at enrolment (waiting for another card) or in a charge run (dunning).
+      if (held?.subscription === 'pending_card' || held?.subscription === 'past_due') throw new AppError('CARD_DECLINED');
+      if (held?.status === 'review') throw new AppError('PROVIDER_UNAVAILABLE', { detail: { reason: 'card charge outcome unknown' } });
+      if (!held || held.status !== 'scheduled' || held.subscription !== 'active') throw new AppError('CHECKOUT_CLOSED');
+      if (Date.now() >= deadline) throw new AppError('SUBMIT_IN_PROGRESS');
+      // Still held: wait for the other attempt. Given back unsent (or its lease over), the next turn charges it here.
+      await new Promise((resolve) => setTimeout(resolve, OTHER_CHARGE_POLL_MS));
+    }
   }
 
   private async subscriptionOf(orderId: string): Promise<SubscriptionRow | null> {

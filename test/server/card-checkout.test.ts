@@ -122,6 +122,45 @@ describe.each(ENGINES)('card payments through the BFF on %s', (engine) => {
     expect(charged.map((e) => [e.merchantOrderId.slice(-4), e.outcome])).toEqual([['-1-1', 'rejected'], ['-1-2', 'approved']]);
   });
 
+  it('when two tabs submit the card purchase at once and the first charge is slow, then both answer the paid purchase and the card is charged once', async () => {
+    const { id, token } = await readyCheckout(2);
+    const card = await tokenize(id, token, CARDS.approve);
+    server.cardSandbox!.faults.set([{ match: { path: '/api/v1/make-payment-token' }, fault: 'latency', ms: 700 }]);
+    try {
+      const answers = await Promise.all([
+        submit(id, token, `tab1-${id}`, { card, recurringConsent: true }),
+        submit(id, token, `tab2-${id}`, { card, recurringConsent: true }),
+      ]);
+      expect(answers.map((a) => a.status), JSON.stringify(answers.map((a) => a.body))).toEqual([200, 200]);
+      for (const answer of answers) {
+        expect(CheckoutResponseSchema.parse(answer.body).checkout.payment).toMatchObject({ method: 'card', status: 'paid', instalment: 1 });
+      }
+      const reference = CheckoutResponseSchema.parse(answers[0]!.body).checkout.order!.reference;
+      expect(server.cardSandbox!.ledger.filter((e) => e.merchantOrderId.startsWith(reference))).toEqual([
+        expect.objectContaining({ merchantOrderId: `${reference}-1-1`, outcome: 'approved' }),
+      ]);
+    } finally {
+      server.cardSandbox!.faults.clear();
+    }
+  });
+
+  it('when two tabs submit a card the bank declines at once, then both answer CARD_DECLINED and the card was tried once', async () => {
+    const { id, token } = await readyCheckout(1);
+    const card = await tokenize(id, token, CARDS.decline);
+    server.cardSandbox!.faults.set([{ match: { path: '/api/v1/make-payment-token' }, fault: 'latency', ms: 700 }]);
+    try {
+      const answers = await Promise.all([
+        submit(id, token, `dtab1-${id}`, { card, recurringConsent: true }),
+        submit(id, token, `dtab2-${id}`, { card, recurringConsent: true }),
+      ]);
+      expect(answers.map((a) => [a.status, a.body.error?.code])).toEqual([[402, 'CARD_DECLINED'], [402, 'CARD_DECLINED']]);
+      const reference = CheckoutResponseSchema.parse((await call('GET', `/v1/checkouts/${id}`, { token })).body).checkout.order!.reference;
+      expect(server.cardSandbox!.ledger.filter((e) => e.merchantOrderId.startsWith(reference)).map((e) => e.outcome)).toEqual(['rejected']);
+    } finally {
+      server.cardSandbox!.faults.clear();
+    }
+  });
+
   it('when the merchant cancelled a subscription waiting for another card, then a new card does not bring it back', async () => {
     const { id, token } = await readyCheckout(1);
     await submit(id, token, `declined2-${id}`, { card: await tokenize(id, token, CARDS.decline), recurringConsent: true });

@@ -369,14 +369,8 @@ describe('three BFF instances on one PostgreSQL behind a round-robin load balanc
     expect(tabs.instalments).toEqual(['paid', 'scheduled', 'scheduled']);
   }, 60_000);
 
-  // BUG (server/cards/card-payments.ts, CardPayments.enroll): two submits of a registered card purchase that reach
-  // enroll together both read "no subscription" (subscriptionOf) and both run createSubscription; the second insert
-  // violates subscriptions_order_id_key and the request answers 500 INTERNAL. Nothing is charged twice and the retry
-  // answers 200, but a double click or a second tab shows the customer an internal error (seen 1–5 times per run of
-  // the 30 purchases above, on raced card submits). The fix: serialise enrolment per order (e.g. `SELECT … FROM
-  // orders WHERE id = $1 FOR UPDATE` at the start of the enrolment transaction and read the subscription inside it),
-  // or insert the subscription with ON CONFLICT (order_id) DO NOTHING and go on with the existing one. Then flip this
-  // to `it`.
+  // Enrolments of one order are serialised (the order row is locked), and a tab that finds the first charge held by
+  // another waits for its outcome: no tab may see an internal error.
   it('when a registered card purchase is submitted from six tabs at once, then no tab is answered 500', () => {
     expect(tabs).not.toBeNull();
     expect(tabs!.answers.flat().filter((answer) => answer.startsWith('500'))).toEqual([]);
