@@ -7,6 +7,8 @@
  * - A paid line is a `mismatch` when its currency is not the order's or its amount is neither one instalment nor
  *   the whole price; a `duplicate` when the same instalment is paid twice (lines that carry its number: Khipu, card)
  *   or the order has more paid lines than instalments (counted across rails, oldest first); otherwise `matched`.
+ *   A Khipu payment held for review (payment_reviews: paid when ours could no longer take it) is a `duplicate` line
+ *   of its own, with its review status as provider status and its amount as refunded once refunded.
  * - A line of no order is an `orphan`; lines not (yet) paid are `pending`, `failed`, or `unknown` (a status we do not
  *   recognise: a person must look). Orders registered in the period with no paid line are `unpaid`.
  * - A status change is a line whose status differs from the one in the previous report, or, for Tupay, from the
@@ -119,19 +121,27 @@ WITH raw AS (
   SELECT 'tupay'::text AS rail, 'deposit'::text AS kind, t.id AS line_id, t.external_id AS ref, t.status AS provider_status,
          ${STATE.deposit('t.status')} AS state, t.currency, t.amount_centavos, t.fee_centavos,
          NULL::bigint AS refunded_centavos, NULL::integer AS instalment_number, t.created_at AS occurred_at,
-         t.last_change_at AS changed_at
+         t.last_change_at AS changed_at, false AS review
   FROM tupay_records t WHERE t.kind = 'deposit' AND t.created_at <= $3
   UNION ALL
   SELECT 'tupay', 'cashout', t.id, t.external_id, t.status, ${STATE.cashout('t.status')}, t.currency, t.amount_centavos,
-         t.fee_centavos, NULL, NULL, t.created_at, t.last_change_at
+         t.fee_centavos, NULL, NULL, t.created_at, t.last_change_at, false
   FROM tupay_records t WHERE t.kind = 'cashout' AND t.created_at BETWEEN $2 AND $3
   UNION ALL
   SELECT 'khipu', 'payment', p.id, o.reference, p.status, ${STATE.khipu('p.status')}, p.currency, p.amount_centavos, NULL,
-         p.refunded_centavos, p.instalment_number, p.created_at, p.updated_at
+         p.refunded_centavos, p.instalment_number, p.created_at, p.updated_at, false
   FROM payments p JOIN orders o ON o.id = p.order_id WHERE p.provider = 'khipu' AND p.created_at <= $3
   UNION ALL
+  -- A Khipu payment of ours paid when its payment could no longer take it (paid already, or cancelled): money received
+  -- that is no instalment, so always a duplicate, refunded or not; it never counts towards the order.
+  SELECT v.provider, 'payment', v.provider_reference, o.reference, v.status, 'paid', v.currency, v.amount_centavos, NULL,
+         CASE WHEN v.status = 'refunded' THEN v.amount_centavos ELSE 0 END, p.instalment_number, COALESCE(v.paid_at, v.created_at),
+         v.updated_at, true
+  FROM payment_reviews v JOIN payments p ON p.id = v.payment_id JOIN orders o ON o.id = p.order_id
+  WHERE COALESCE(v.paid_at, v.created_at) <= $3
+  UNION ALL
   SELECT 'card', 'charge', a.merchant_order_id, o.reference, a.status, ${STATE.card('a.status')}, i.currency, i.amount_centavos,
-         NULL, NULL, i.number, a.created_at, a.updated_at
+         NULL, NULL, i.number, a.created_at, a.updated_at, false
   FROM charge_attempts a JOIN instalments i ON i.id = a.instalment_id JOIN subscriptions s ON s.id = i.subscription_id
        JOIN orders o ON o.id = s.order_id
   WHERE a.created_at <= $3
@@ -145,7 +155,7 @@ paid_ranks AS (
          ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY occurred_at, rail, line_id) AS paid_rank,
          CASE WHEN instalment_number IS NOT NULL
               THEN ROW_NUMBER() OVER (PARTITION BY order_id, instalment_number ORDER BY occurred_at, rail, line_id) END AS same_rank
-  FROM linked WHERE state = 'paid' AND order_id IS NOT NULL
+  FROM linked WHERE state = 'paid' AND order_id IS NOT NULL AND NOT review
 ),
 hist AS (
   SELECT DISTINCT ON (kind, record_id) kind, record_id, previous_status
@@ -160,7 +170,7 @@ lines AS (
       WHEN l.order_id IS NULL THEN 'orphan'
       WHEN l.state = 'paid' AND (l.currency IS DISTINCT FROM l.order_currency
                                  OR l.amount_centavos NOT IN (l.instalment_centavos, l.price_centavos)) THEN 'mismatch'
-      WHEN l.state = 'paid' AND (r.same_rank > 1 OR r.paid_rank > l.instalments) THEN 'duplicate'
+      WHEN l.state = 'paid' AND (l.review OR r.same_rank > 1 OR r.paid_rank > l.instalments) THEN 'duplicate'
       WHEN l.state = 'paid' THEN 'matched'
       ELSE l.state
     END AS category
@@ -176,7 +186,7 @@ unpaid AS (
          o.created_at AS occurred_at
   FROM orders o
   WHERE o.status = 'registered' AND o.created_at BETWEEN $2 AND $3
-    AND NOT EXISTS (SELECT 1 FROM linked l WHERE l.order_id = o.id AND l.state = 'paid')
+    AND NOT EXISTS (SELECT 1 FROM linked l WHERE l.order_id = o.id AND l.state = 'paid' AND NOT l.review)
 ),
 everything AS (
   SELECT category, rail, kind, line_id, ref, provider_status, state,

@@ -268,7 +268,8 @@ describe.each(ENGINES)('a Khipu payment whose creation answer was lost, on %s', 
     expect(order.body.order.payments).toHaveLength(1);
     expect(order.body.notifications[lost.paymentId].map((n: { outcome: string }) => n.outcome)).toContain('needs_review');
     expect(order.body.reviews[lost.paymentId]).toMatchObject([{ providerReference: lost.orphan.payment_id, reason: 'duplicate', status: 'needs_review' }]);
-    expect(await reconciliationLinesOf(lost.reference), 'one paid instalment, not two').toEqual(['khipu payment: matched']);
+    expect(await reconciliationLinesOf(lost.reference), 'one paid instalment, and the money paid twice shown as a duplicate')
+      .toEqual(['khipu payment: duplicate', 'khipu payment: matched']);
 
     // The merchant gives the second payment back, once however often it is asked.
     const refundPath = `/admin/payment-reviews/khipu/${lost.orphan.payment_id}/refund`;
@@ -302,7 +303,7 @@ describe.each(ENGINES)('a Khipu payment whose creation answer was lost, on %s', 
       .toEqual([{ provider_reference: second, reason: 'duplicate' }]);
     expect(await events('order.paid', lost.reference)).toHaveLength(1);
     expect(await events('payment.needs_review', lost.reference)).toHaveLength(1);
-    expect(await reconciliationLinesOf(lost.reference)).toEqual(['khipu payment: matched']);
+    expect(await reconciliationLinesOf(lost.reference)).toEqual(['khipu payment: duplicate', 'khipu payment: matched']);
   });
 
   it('when our payment was cancelled and the payment whose answer was lost is then paid, then that payment is flagged for review', async () => {
@@ -318,6 +319,8 @@ describe.each(ENGINES)('a Khipu payment whose creation answer was lost, on %s', 
       { reason: 'payment_cancelled' },
     ]);
     expect(await events('order.paid', lost.reference)).toEqual([]);
+    // The money received is shown (a duplicate: it pays no instalment), and the order stays unpaid.
+    expect(await reconciliationLinesOf(lost.reference)).toEqual(['khipu order: unpaid', 'khipu payment: duplicate', 'khipu payment: failed']);
   });
 
   // ---------- races ----------

@@ -242,6 +242,32 @@ describe.each(ENGINES)('reconciliation on %s', (engine) => {
       discrepancies: 5, counts: { mismatch: 1, duplicate: 1, reversals: 1 },
     });
   });
+
+  it('when a Khipu payment of ours was paid after its instalment already was (held for review), then it is a duplicate line of its own, and refunded once refunded', async () => {
+    const { rows: [payment] } = await server.db.query<{ id: string; amount_centavos: number }>(
+      `UPDATE payments p SET status = 'paid', paid_at = now() FROM orders o
+       WHERE o.id = p.order_id AND o.reference = $1 RETURNING p.id, p.amount_centavos`, [orders.khipu!.reference]);
+    await server.db.query(
+      `INSERT INTO payment_reviews (provider, provider_reference, payment_id, reason, currency, amount_centavos, paid_at)
+       VALUES ('khipu', 'khipu-extra-0001', $1, 'payment_already_paid', 'MXN', $2, now())`, [payment!.id, Number(payment!.amount_centavos)]);
+    const withReview = await reconcile(period());
+    const all = await lines(withReview.id);
+    const khipuLines = all.filter((line) => line.rail === 'khipu');
+    expect(khipuLines.map((line) => [line.id, line.category, line.state, line.providerStatus, line.instalmentNumber, line.refunded])).toEqual([
+      ['khipu-extra-0001', 'duplicate', 'paid', 'needs_review', 1, 0],
+      [payment!.id, 'matched', 'paid', 'paid', 1, 0],
+    ]);
+    // The order is paid by its own payment only; the extra money shows in Khipu's total and as a discrepancy.
+    expect(all.filter((line) => line.category === 'unpaid').map((line) => line.id)).not.toContain(orders.khipu!.reference);
+    expect(withReview.totals.find((total: any) => total.rail === 'khipu')).toMatchObject({ paid: { count: 2, centavos: 2 * Number(payment!.amount_centavos) } });
+    expect(withReview.counts.duplicate).toBe(2);
+
+    await server.db.query(`UPDATE payment_reviews SET status = 'refunded', updated_at = now() WHERE provider_reference = 'khipu-extra-0001'`);
+    const refunded = await reconcile(period());
+    expect(lineOf(await lines(refunded.id), 'payment', 'khipu-extra-0001')).toMatchObject({
+      category: 'duplicate', providerStatus: 'refunded', previousStatus: 'needs_review', refunded: Number(payment!.amount_centavos), reversal: false,
+    });
+  });
 });
 
 describe('reconciliation when Tupay refuses', () => {
