@@ -342,13 +342,15 @@ export type PaymentRecord = {
   paidAt: Date | null;
   expiresAt: Date | null;
   refunded: number;
+  /** Creation calls whose outcome was unknown: Khipu may hold that many payments of ours we never heard of. */
+  unknownCreations: number;
   createdAt: Date;
 };
 
 type PaymentRow = {
   id: string; order_id: string; provider: string; status: string; currency: string; amount_centavos: number;
   instalment_number: number; provider_reference: string | null; provider_status: string | null; payment_url: string | null;
-  paid_at: Date | null; expires_at: Date | null; refunded_centavos: number; created_at: Date;
+  paid_at: Date | null; expires_at: Date | null; refunded_centavos: number; unknown_creations: number; created_at: Date;
 };
 
 export function toPayment(row: PaymentRow): PaymentRecord {
@@ -366,6 +368,7 @@ export function toPayment(row: PaymentRow): PaymentRecord {
     paidAt: row.paid_at,
     expiresAt: row.expires_at,
     refunded: Number(row.refunded_centavos),
+    unknownCreations: Number(row.unknown_creations),
     createdAt: row.created_at,
   };
 }

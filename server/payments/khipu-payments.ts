@@ -70,7 +70,7 @@ export class KhipuPayments {
       if (current?.providerReference) return;
       throw new AppError('SUBMIT_IN_PROGRESS');
     }
-    if ((await store.unknownCreations(this.db, payment.id)) > 0) {
+    if (claimed.unknownCreations > 0) {
       this.logger.warn('khipu payment created again after an attempt with an unknown outcome; either is matched by custom', {
         paymentId: payment.id, reference: order.reference,
       });
@@ -212,10 +212,11 @@ export class KhipuPayments {
     source: 'notification' | 'poll' | 'admin',
   ): Promise<{ outcome: NotificationOutcome; paymentId: string | null; detail?: Record<string, unknown> }> {
     const khipuPaymentId = khipuPayment.paymentId;
-    const expected = (await store.unknownCreations(this.db, payment.id)) > 0;
+    let expected = false;
     const result = await this.db.transaction(async (tx) => {
       const current = await store.lockPayment(tx, payment.id);
       if (!current) throw new Error(`payment ${payment.id} vanished`);
+      expected = current.unknownCreations > 0;
       const adopted = await store.adoptPaidProviderPayment(tx, payment.id, {
         providerReference: khipuPaymentId, paymentUrl: khipuPayment.paymentUrl, paidAt, providerStatus: khipuPayment.statusDetail || 'done',
       });

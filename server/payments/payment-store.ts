@@ -60,11 +60,6 @@ export async function releasePaymentCreation(db: Queryable, id: string, outcomeU
 }
 
 /** How many creation calls of a payment ended with an unknown outcome (0 when the payment does not exist). */
-export async function unknownCreations(db: Queryable, id: string): Promise<number> {
-  const { rows } = await db.query<{ unknown_creations: number }>('SELECT unknown_creations FROM payments WHERE id = $1', [id]);
-  return rows[0]?.unknown_creations ?? 0;
-}
-
 /**
  * The single transition to paid, through the provider payment the row holds: true only for the call that made it.
  * False too when the row now holds another provider payment (the caller then treats this one as unrecorded).
