@@ -24,6 +24,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info('shutting down', { signal });
+    // close() cuts requests still in flight after SHUTDOWN_GRACE_MS (8 s); this ends a close that hangs anyway.
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     running.close().then(() => process.exit(0), () => process.exit(1));

@@ -62,7 +62,12 @@ export type StartOptions = {
   widgetDir?: string;
   /** false: background jobs run only when asked (runNow), for tests that control time. Default true. */
   backgroundJobs?: boolean;
+  /** On close, requests in flight get this long to finish before their connections are cut (default 8 s). */
+  shutdownGraceMs?: number;
 };
+
+/** Below server/main.ts's 10 s limit, so that what follows the drain (clients, the database) still closes cleanly. */
+export const SHUTDOWN_GRACE_MS = 8_000;
 
 /** dist/widget from the source tree (tsx) or from the compiled server in dist/server/server/. */
 const DEFAULT_WIDGET_DIR = [new URL('../dist/widget/', import.meta.url), new URL('../../widget/', import.meta.url)]
@@ -283,7 +288,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       charges?.stop();
       await Promise.all(Object.values(jobs).map((job) => job.stop()));
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        // No new connections, idle ones closed now; requests in flight get the grace, then their connections are cut
+        // (a client still sending a request slowly, a call still waiting on a provider: the customer's retry is safe).
+        // A keep-alive connection is closed as soon as its answer has gone (it is idle then), not at its timeout.
+        const cut = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS);
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        server.close(() => {
+          clearTimeout(cut);
+          clearInterval(sweep);
+          resolve();
+        });
         server.closeIdleConnections();
       });
       await khipuSandbox?.close();

@@ -7,7 +7,9 @@ import { openTestDatabase, type Engine } from './databases.js';
 export type TestServer = RunningServer & { logs: string[]; engine: Engine };
 
 export async function startTestServer(
-  options: { engine?: Engine; env?: Record<string, string>; now?: () => Date; widgetDir?: string; backgroundJobs?: boolean } = {},
+  options: {
+    engine?: Engine; env?: Record<string, string>; now?: () => Date; widgetDir?: string; backgroundJobs?: boolean; shutdownGraceMs?: number;
+  } = {},
 ): Promise<TestServer> {
   const engine = options.engine ?? 'pglite';
   const database = await openTestDatabase(engine);
@@ -17,6 +19,7 @@ export async function startTestServer(
     logger, db: database.db, ...(options.now ? { now: options.now } : {}),
     ...(options.widgetDir ? { widgetDir: options.widgetDir } : {}),
     ...(options.backgroundJobs === false ? { backgroundJobs: false } : {}),
+    ...(options.shutdownGraceMs !== undefined ? { shutdownGraceMs: options.shutdownGraceMs } : {}),
   });
   return {
     ...running,
