@@ -122,40 +122,27 @@ describe.each(ENGINES)('card payments through the BFF on %s', (engine) => {
     expect(charged.map((e) => [e.merchantOrderId.slice(-4), e.outcome])).toEqual([['-1-1', 'rejected'], ['-1-2', 'approved']]);
   });
 
-  it('when two tabs submit the card purchase at once and the first charge is slow, then both answer the paid purchase and the card is charged once', async () => {
+  it.each([
+    { card: 'approve' as const, answers: [[200, undefined], [200, undefined]], ledger: ['approved'] },
+    { card: 'decline' as const, answers: [[402, 'CARD_DECLINED'], [402, 'CARD_DECLINED']], ledger: ['rejected'] },
+  ])('when two tabs submit the card purchase at once and the first charge is slow ($card), then both answer its outcome and the card is charged once', async (c) => {
     const { id, token } = await readyCheckout(2);
-    const card = await tokenize(id, token, CARDS.approve);
+    const card = await tokenize(id, token, CARDS[c.card]);
     server.cardSandbox!.faults.set([{ match: { path: '/api/v1/make-payment-token' }, fault: 'latency', ms: 700 }]);
     try {
       const answers = await Promise.all([
         submit(id, token, `tab1-${id}`, { card, recurringConsent: true }),
         submit(id, token, `tab2-${id}`, { card, recurringConsent: true }),
       ]);
-      expect(answers.map((a) => a.status), JSON.stringify(answers.map((a) => a.body))).toEqual([200, 200]);
-      for (const answer of answers) {
-        expect(CheckoutResponseSchema.parse(answer.body).checkout.payment).toMatchObject({ method: 'card', status: 'paid', instalment: 1 });
+      expect(answers.map((a) => [a.status, a.body.error?.code]), JSON.stringify(answers.map((a) => a.body.error))).toEqual(c.answers);
+      const view = CheckoutResponseSchema.parse((await call('GET', `/v1/checkouts/${id}`, { token })).body).checkout;
+      if (c.card === 'approve') {
+        for (const answer of answers) expect(CheckoutResponseSchema.parse(answer.body).checkout).toEqual(view);
+        expect(view.payment).toMatchObject({ method: 'card', status: 'paid', instalment: 1 });
       }
-      const reference = CheckoutResponseSchema.parse(answers[0]!.body).checkout.order!.reference;
-      expect(server.cardSandbox!.ledger.filter((e) => e.merchantOrderId.startsWith(reference))).toEqual([
-        expect.objectContaining({ merchantOrderId: `${reference}-1-1`, outcome: 'approved' }),
-      ]);
-    } finally {
-      server.cardSandbox!.faults.clear();
-    }
-  });
-
-  it('when two tabs submit a card the bank declines at once, then both answer CARD_DECLINED and the card was tried once', async () => {
-    const { id, token } = await readyCheckout(1);
-    const card = await tokenize(id, token, CARDS.decline);
-    server.cardSandbox!.faults.set([{ match: { path: '/api/v1/make-payment-token' }, fault: 'latency', ms: 700 }]);
-    try {
-      const answers = await Promise.all([
-        submit(id, token, `dtab1-${id}`, { card, recurringConsent: true }),
-        submit(id, token, `dtab2-${id}`, { card, recurringConsent: true }),
-      ]);
-      expect(answers.map((a) => [a.status, a.body.error?.code])).toEqual([[402, 'CARD_DECLINED'], [402, 'CARD_DECLINED']]);
-      const reference = CheckoutResponseSchema.parse((await call('GET', `/v1/checkouts/${id}`, { token })).body).checkout.order!.reference;
-      expect(server.cardSandbox!.ledger.filter((e) => e.merchantOrderId.startsWith(reference)).map((e) => e.outcome)).toEqual(['rejected']);
+      const reference = view.order!.reference;
+      const charged = server.cardSandbox!.ledger.filter((e) => e.merchantOrderId.startsWith(reference));
+      expect(charged.map((e) => [e.merchantOrderId, e.outcome])).toEqual(c.ledger.map((outcome) => [`${reference}-1-1`, outcome]));
     } finally {
       server.cardSandbox!.faults.clear();
     }
