@@ -1,9 +1,8 @@
 /**
  * Parts 2 and 3: create-checkout and quote under load (autocannon, 64 connections), through the BFF (a real
  * process of the compiled server on the embedded database in a temporary DATA_DIR, or on PostgreSQL in a schema of
- * its own) and through the bare relay
- * (bench/relay.ts), both in front of the same KASU simulator running in a process of its own
- * (bench/kasu-sandbox.ts). Latencies are taken per response (2xx only) from autocannon's `response` events, so
+ * its own) and through the bare relay (bench/relay.ts), both in front of the same KASU simulator running in a process
+ * of its own (bench/kasu-sandbox.ts), in alternating rounds (see compare). Latencies are taken per response (2xx only) from autocannon's `response` events, so
  * percentiles keep sub-millisecond precision. The simulator's counters give token_full requests per CURP during the
  * BFF's part of the load, and the upstream calls each endpoint makes per request.
  */
@@ -32,8 +31,10 @@ export type LoadResult = {
   /** The BFF's database: the embedded one, or PostgreSQL when `databaseUrl` is given. */
   database: 'pglite' | 'postgres';
   connections: number;
+  /** Measured seconds per server and endpoint, split into `rounds` alternating runs (BFF, relay, BFF…). */
   seconds: number;
   warmupSeconds: number;
+  rounds: number;
   create: { bff: LoadFigures; relay: LoadFigures };
   quote: { bff: LoadFigures; relay: LoadFigures };
   /** token_full requests KASU received per CURP while the BFF was under load (setup, warm-up and runs). */
@@ -43,38 +44,62 @@ export type LoadResult = {
 type Stats = { tokenRequests: Record<string, number>; totalCalls: number };
 
 const CONNECTIONS = 64;
+/** The start of each measured round that is not measured (see cannon). */
+const LEAD_IN_SECONDS = 0.5;
 /** The BFF's rate limits during the load (per minute): counted in the database as in production, never reached. */
 export const BFF_RATE_LIMIT = 1_000_000;
 
-async function cannon(url: string, next: () => CannonRequest, seconds: number): Promise<Omit<LoadFigures, 'upstreamPerRequest'> & { sent: number }> {
+/** One autocannon run: its 2xx latencies (per response) and counts, merged later over the rounds of one side. */
+type Run = { latencies: number[]; ok: number; non2xx: number; errors: number; statusCodes: Record<string, number>; sent: number; seconds: number };
+
+/**
+ * One autocannon run of `leadInSeconds + seconds`: answers that arrive in the lead-in (64 connections opening and
+ * their first requests arriving at once) are left out of latencies and counts, so that a round measures the steady
+ * state as a long run does.
+ */
+async function cannon(url: string, next: () => CannonRequest, seconds: number, leadInSeconds = 0): Promise<Run> {
   const latencies: number[] = [];
+  let ok = 0;
+  const started = performance.now();
+  const measureFrom = started + leadInSeconds * 1000;
   const result = await new Promise<CannonResult>((resolve, reject) => {
     const instance = autocannon({
-      url, connections: CONNECTIONS, duration: seconds, timeout: 10,
+      url, connections: CONNECTIONS, duration: leadInSeconds + seconds, timeout: 10,
       requests: [{ method: 'POST', setupRequest: () => next() }],
       renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false,
     }, (error, outcome) => (error ? reject(error) : resolve(outcome)));
     instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
-      if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
+      if (statusCode < 200 || statusCode >= 300 || performance.now() < measureFrom) return;
+      latencies.push(responseTime);
+      ok += 1;
     });
   });
   const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count]));
-  // Requests sent, answered or cut off when the run stopped: each of them reached the server and made its KASU calls.
-  const sent = result.requests.sent;
   return {
-    rps: Math.round(result['2xx'] / result.duration),
-    p50Ms: round(percentile(latencies, 50), 2),
-    p99Ms: round(percentile(latencies, 99), 2),
-    ok: result['2xx'],
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-    statusCodes,
-    sent,
+    latencies, ok, non2xx: result.non2xx, errors: result.errors + result.timeouts, statusCodes,
+    // Requests sent, answered or cut off when the run stopped: each of them reached the server and made its KASU calls.
+    sent: result.requests.sent, seconds: Math.max(0.001, (performance.now() - measureFrom) / 1000),
   };
 }
 
-export async function loadTest(options: { seconds: number; warmupSeconds: number; databaseUrl?: string }): Promise<LoadResult> {
-  const { seconds, warmupSeconds } = options;
+/** The figures of one side (BFF or relay) over all its rounds, with the KASU calls its requests made. */
+function figures(runs: Run[], upstreamCalls: number): LoadFigures {
+  const sum = (pick: (run: Run) => number) => runs.reduce((total, run) => total + pick(run), 0);
+  const latencies = runs.flatMap((run) => run.latencies);
+  const statusCodes: Record<string, number> = {};
+  for (const run of runs) for (const [code, n] of Object.entries(run.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n;
+  const sent = sum((run) => run.sent);
+  return {
+    rps: Math.round(sum((run) => run.ok) / sum((run) => run.seconds)),
+    p50Ms: round(percentile(latencies, 50), 2),
+    p99Ms: round(percentile(latencies, 99), 2),
+    ok: sum((run) => run.ok), non2xx: sum((run) => run.non2xx), errors: sum((run) => run.errors), statusCodes,
+    upstreamPerRequest: sent ? round(upstreamCalls / sent, 3) : 0,
+  };
+}
+
+export async function loadTest(options: { seconds: number; warmupSeconds: number; rounds: number; databaseUrl?: string }): Promise<LoadResult> {
+  const { seconds, warmupSeconds, rounds } = options;
   const kasuChild = spawnNode('kasu-sandbox', 'bench/kasu-sandbox.ts', { env: childEnv({}) });
   const kasu = (await firstJsonLine<{ url: string }>(kasuChild, 30_000)).url;
   const stats = async (): Promise<Stats> => (await fetch(`${kasu}/__bench/stats`)).json() as Promise<Stats>;
@@ -117,17 +142,34 @@ export async function loadTest(options: { seconds: number; warmupSeconds: number
         if (delta) tokenFull[curp] = (tokenFull[curp] ?? 0) + delta;
       }
     };
-    const measure = async (label: string, url: string, next: () => CannonRequest): Promise<LoadFigures> => {
-      progress(`  ${label}: ${warmupSeconds} s warm-up, ${seconds} s measured`);
-      await cannon(url, next, warmupSeconds);
-      const before = await settled();
-      const run = await cannon(url, next, seconds);
-      const after = await settled();
-      const { sent, ...figures } = run;
-      const upstreamPerRequest = sent ? round((after.totalCalls - before.totalCalls) / sent, 3) : 0;
-      progress(`    ${figures.rps} req/s, p50 ${figures.p50Ms} ms, p99 ${figures.p99Ms} ms, non-2xx ${figures.non2xx}, errors ${figures.errors}`
-        + (figures.non2xx ? `; statuses ${JSON.stringify(figures.statusCodes)}` : ''));
-      return { ...figures, upstreamPerRequest };
+    /**
+     * BFF and relay under the same load, in alternating rounds (BFF, relay, BFF, relay…) after a warm-up of each, so
+     * that whatever else the machine does at one moment weighs on both alike. token_full requests are counted during
+     * the BFF's turns only (the relay asks for a token on every create).
+     */
+    const compare = async (
+      label: string, bff: { url: string; next: () => CannonRequest }, relayTarget: { url: string; next: () => CannonRequest },
+    ): Promise<{ bff: LoadFigures; relay: LoadFigures }> => {
+      const roundSeconds = seconds / rounds;
+      progress(`  ${label}: ${warmupSeconds} s warm-up each, then ${rounds} rounds each, alternating, of ${round(roundSeconds, 2)} s measured after ${LEAD_IN_SECONDS} s`);
+      const sides = { bff: { target: bff, runs: [] as Run[], calls: 0 }, relay: { target: relayTarget, runs: [] as Run[], calls: 0 } };
+      for (const warmUp of [true, ...Array<false>(rounds).fill(false)]) {
+        for (const [name, side] of Object.entries(sides)) {
+          const before = await settled();
+          const run = await cannon(side.target.url, side.target.next, warmUp ? warmupSeconds : roundSeconds, warmUp ? 0 : LEAD_IN_SECONDS);
+          const after = await settled();
+          if (name === 'bff') addTokenRequests(before, after);
+          if (warmUp) continue;
+          side.runs.push(run);
+          side.calls += after.totalCalls - before.totalCalls;
+        }
+      }
+      const result = { bff: figures(sides.bff.runs, sides.bff.calls), relay: figures(sides.relay.runs, sides.relay.calls) };
+      for (const [name, f] of Object.entries(result)) {
+        progress(`    ${name}: ${f.rps} req/s, p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms, non-2xx ${f.non2xx}, errors ${f.errors}`
+          + (f.non2xx ? `; statuses ${JSON.stringify(f.statusCodes)}` : ''));
+      }
+      return result;
     };
     let turn = 0;
     const rotate = <T>(items: T[]) => items[turn++ % items.length]!;
@@ -137,13 +179,9 @@ export async function loadTest(options: { seconds: number; warmupSeconds: number
     let before = await settled();
     const first = await postJson(`${bff}/v1/checkouts`, { curp: curps[0] });
     if (first.status !== 201) throw new Error(`the BFF's create-checkout answered ${first.status}: ${JSON.stringify(first.body).slice(0, 300)}`);
-    const bffCreate = await measure('BFF create-checkout', bff, () => ({
-      method: 'POST', path: '/v1/checkouts', headers: json, body: JSON.stringify({ curp: rotate(curps) }),
-    }));
     addTokenRequests(before, await settled());
-    const relayCreate = await measure('relay create-checkout', relay, () => ({
-      method: 'POST', path: '/v1/checkouts', headers: json, body: JSON.stringify({ curp: rotate(curps) }),
-    }));
+    const createRequest = () => ({ method: 'POST', path: '/v1/checkouts', headers: json, body: JSON.stringify({ curp: rotate(curps) }) });
+    const create = await compare('create-checkout', { url: bff, next: createRequest }, { url: relay, next: createRequest });
 
     // ---- quote: 64 open checkouts over the CURPs that can buy something, each quoted for a product it may buy ----
     before = await settled();
@@ -161,13 +199,6 @@ export async function loadTest(options: { seconds: number; warmupSeconds: number
       authorization: `Bearer ${targets[0]!.token}`,
     });
     if (firstQuote.status !== 200) throw new Error(`the BFF's quote answered ${firstQuote.status}: ${JSON.stringify(firstQuote.body).slice(0, 300)}`);
-    const bffQuote = await measure('BFF quote', bff, () => {
-      const target = rotate(targets);
-      return {
-        method: 'POST', path: `/v1/checkouts/${target.id}/quote`,
-        headers: { ...json, authorization: `Bearer ${target.token}` }, body: JSON.stringify({ product: target.product }),
-      };
-    });
     addTokenRequests(before, await settled());
 
     const relayTargets = [...new Map(targets.map((t) => [t.curp, t])).values()];
@@ -175,18 +206,27 @@ export async function loadTest(options: { seconds: number; warmupSeconds: number
       const created = await postJson(`${relay}/v1/checkouts`, { curp: target.curp });
       if (created.status !== 201) throw new Error(`the relay's create answered ${created.status}`);
     }
-    const relayQuote = await measure('relay quote', relay, () => {
-      const target = rotate(relayTargets);
-      return {
-        method: 'POST', path: `/v1/checkouts/${target.curp}/quote`, headers: json, body: JSON.stringify({ product: target.product }),
-      };
+    const quote = await compare('quote', {
+      url: bff,
+      next: () => {
+        const target = rotate(targets);
+        return {
+          method: 'POST', path: `/v1/checkouts/${target.id}/quote`,
+          headers: { ...json, authorization: `Bearer ${target.token}` }, body: JSON.stringify({ product: target.product }),
+        };
+      },
+    }, {
+      url: relay,
+      next: () => {
+        const target = rotate(relayTargets);
+        return { method: 'POST', path: `/v1/checkouts/${target.curp}/quote`, headers: json, body: JSON.stringify({ product: target.product }) };
+      },
     });
 
     const counts = Object.values(tokenFull);
     return {
-      database: postgres ? 'postgres' : 'pglite', connections: CONNECTIONS, seconds, warmupSeconds,
-      create: { bff: bffCreate, relay: relayCreate },
-      quote: { bff: bffQuote, relay: relayQuote },
+      database: postgres ? 'postgres' : 'pglite', connections: CONNECTIONS, seconds, warmupSeconds, rounds,
+      create, quote,
       tokenFull: {
         perCurp: tokenFull, max: counts.length ? Math.max(...counts) : 0, min: counts.length ? Math.min(...counts) : 0,
         curps: counts.length,

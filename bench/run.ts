@@ -6,7 +6,7 @@
  * temporary directory and PostgreSQL schema it creates is removed at the end, on failure and on Ctrl-C too.
  *
  * Settings (environment): BENCH_ONLY (comma-separated: widget, load, charges, tupay, coldstart; default all),
- * BENCH_LOAD_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_INSTALMENTS (10000), BENCH_DEPOSITS (100000),
+ * BENCH_LOAD_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_ROUNDS (5), BENCH_INSTALMENTS (10000), BENCH_DEPOSITS (100000),
  * BENCH_RESTARTS (5), BENCH_CHARGE_CAP_SECONDS (45: a charge run still going then is stopped and reported with its
  * rate), BENCH_DATABASE_URL (else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test: the PostgreSQL of
  * the load and charge parts), BENCH_CPU_PROF (a directory: V8 CPU profiles of every BFF process) and BENCH_ECHO=1
@@ -40,6 +40,7 @@ if (unknown.length) {
 const enabled = (part: Part) => only.length === 0 || only.includes(part);
 const LOAD_SECONDS = setting('BENCH_LOAD_SECONDS', 10);
 const WARMUP_SECONDS = setting('BENCH_WARMUP_SECONDS', 2);
+const ROUNDS = Math.round(setting('BENCH_ROUNDS', 5));
 const INSTALMENTS = setting('BENCH_INSTALMENTS', 10_000);
 const DEPOSITS = setting('BENCH_DEPOSITS', 100_000);
 const RESTARTS = setting('BENCH_RESTARTS', 5);
@@ -98,10 +99,10 @@ async function main(): Promise<void> {
   const results: Results = {
     widget: await part('1/6 widget size', enabled('widget'), widgetSize),
     loadPglite: await part('2-3/6 BFF (embedded DB) vs bare relay under load', enabled('load'), () => loadTest({
-      seconds: LOAD_SECONDS, warmupSeconds: WARMUP_SECONDS,
+      seconds: LOAD_SECONDS, warmupSeconds: WARMUP_SECONDS, rounds: ROUNDS,
     })),
     loadPostgres: await part('2-3/6 BFF (PostgreSQL) vs bare relay under load', enabled('load'), () => loadTest({
-      seconds: LOAD_SECONDS, warmupSeconds: WARMUP_SECONDS, databaseUrl: DATABASE_URL,
+      seconds: LOAD_SECONDS, warmupSeconds: WARMUP_SECONDS, rounds: ROUNDS, databaseUrl: DATABASE_URL,
     })),
     chargesPglite: await part(`4a/6 ${INSTALMENTS} card charges, embedded DB, 1 BFF`, enabled('charges'), () => chargesOnPglite(INSTALMENTS, CARD_LATENCY_MS, CHARGE_CAP_SECONDS)),
     chargesPostgres: await part(`4b/6 ${INSTALMENTS} card charges, PostgreSQL, 3 BFFs`, enabled('charges'), () => chargesOnPostgres(DATABASE_URL, INSTALMENTS, CARD_LATENCY_MS, 3, CHARGE_CAP_SECONDS)),
