@@ -59,7 +59,6 @@ export async function releasePaymentCreation(db: Queryable, id: string, outcomeU
   );
 }
 
-/** How many creation calls of a payment ended with an unknown outcome (0 when the payment does not exist). */
 /**
  * The single transition to paid, through the provider payment the row holds: true only for the call that made it.
  * False too when the row now holds another provider payment (the caller then treats this one as unrecorded).
