@@ -127,7 +127,8 @@ describe('purchase end to end', () => {
 
     await khipuPage.waitForURL(`${server.url}/`);
     const back = khipuPage.locator('kasu-checkout');
-    await expect.poll(() => back.getByText('Pagado').isVisible(), { timeout: 20_000 }).toBe(true);
+    // In the confirmation (the live region also says "Pagado" when the payment turned paid while the page was open).
+    await expect.poll(() => back.getByRole('region', { name: /Listo/ }).getByText('Pagado').isVisible(), { timeout: 20_000 }).toBe(true);
     const [registration] = server.kasuSandbox!.registrations.filter((r) => r.curp === 'REAE060617MMCYLVA4');
     expect(registration).toBeTruthy();
     await expect.poll(() => back.getByText(registration!.policy).isVisible()).toBe(true);
