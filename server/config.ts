@@ -80,6 +80,7 @@ const EnvSchema = z
     HOST: z.string().default('0.0.0.0'),
     PUBLIC_URL: optionalUrl,
     DATA_DIR: z.string().min(1).default('./.data'),
+    DATA_DIR_VACUUM_HOURS: positiveInt(6),
     DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
     ALLOWED_ORIGINS: csv,
     ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
@@ -225,7 +226,8 @@ export type Config = {
   port: number;
   host: string;
   publicUrl: string;
-  database: { kind: 'pglite'; dataDir: string } | { kind: 'postgres'; url: string };
+  /** The embedded database has no autovacuum: `vacuumIntervalHours` is how often the BFF vacuums and analyses it. */
+  database: { kind: 'pglite'; dataDir: string; vacuumIntervalHours: number } | { kind: 'postgres'; url: string };
   allowedOrigins: string[];
   adminToken: string | undefined;
   logLevel: Env['LOG_LEVEL'];
@@ -314,7 +316,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     port: env.PORT,
     host: env.HOST,
     publicUrl,
-    database: env.DATABASE_URL ? { kind: 'postgres', url: env.DATABASE_URL } : { kind: 'pglite', dataDir: env.DATA_DIR },
+    database: env.DATABASE_URL
+      ? { kind: 'postgres', url: env.DATABASE_URL }
+      : { kind: 'pglite', dataDir: env.DATA_DIR, vacuumIntervalHours: env.DATA_DIR_VACUUM_HOURS },
     allowedOrigins: env.ALLOWED_ORIGINS,
     adminToken: env.ADMIN_TOKEN ?? (sandbox ? SANDBOX.ADMIN_TOKEN : undefined),
     logLevel: env.LOG_LEVEL,

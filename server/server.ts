@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Router } from 'express';
 import type { Config } from './config.js';
-import { openDatabase, type Database } from './db/database.js';
+import { maintainDatabase, openDatabase, type Database } from './db/database.js';
 import { createLogger, type Logger } from './log.js';
 import { createApp } from './app.js';
 import { CheckoutService } from './checkouts/checkout-service.js';
@@ -233,6 +233,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   }, { logger: logger.child({ component: 'merchant-webhooks' }) });
 
   const background = options.backgroundJobs ?? true;
+  const vacuumHours = config.database.kind === 'pglite' ? config.database.vacuumIntervalHours : 6;
   const never = 2 ** 31 - 1; // a job that only runs when asked
   const jobs = {
     webhooks: startIntervalJob('merchant-webhooks', background ? config.merchantWebhooks.dispatchIntervalMs : never,
@@ -243,6 +244,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       async () => (charges ? charges.runDue() : null), { logger }),
     // Checks every 10 minutes whether today's report is due; one instance claims the day.
     reconciliation: startIntervalJob('reconciliation', background ? 600_000 : never, () => reconciliation.runDaily(), { logger }),
+    // The embedded database only (PostgreSQL has autovacuum): first 10 minutes after start, then every few hours.
+    database: startIntervalJob('database-maintenance',
+      background && db.kind === 'pglite' ? vacuumHours * 3_600_000 : never, () => maintainDatabase(db),
+      { logger, ...(background ? { initialDelayMs: 600_000 } : {}) }),
   };
 
   const app = createApp({
@@ -261,6 +266,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       // With a clock override (?now=ISO) for tests and the sandbox; the real clock otherwise.
       'card-charges': (now?: Date) => (now && charges ? charges.runDue(now) : jobs['card-charges'].runNow()),
       reconciliation: (now?: Date) => (now ? reconciliation.runDaily(now) : jobs.reconciliation.runNow()),
+      database: () => jobs.database.runNow(),
     },
     reconciliation,
     widgetDir: options.widgetDir ?? DEFAULT_WIDGET_DIR,

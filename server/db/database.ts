@@ -50,6 +50,17 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
 }
 
+/**
+ * The upkeep PostgreSQL's autovacuum does on a server and PGlite cannot (one backend, no background workers): dead
+ * row versions and their index entries cleared, and the planner's statistics gathered. Nothing on PostgreSQL.
+ */
+export async function maintainDatabase(db: Database): Promise<{ vacuumed: boolean; ms: number }> {
+  if (db.kind !== 'pglite') return { vacuumed: false, ms: 0 };
+  const started = performance.now();
+  await db.query('VACUUM (ANALYZE)');
+  return { vacuumed: true, ms: Math.round(performance.now() - started) };
+}
+
 async function openPglite(dataDir: string | null): Promise<Database> {
   if (dataDir) await mkdir(dataDir, { recursive: true });
   const pglite = dataDir ? await PGlite.create(dataDir) : await PGlite.create();

@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from '../../server/config.js';
 describe('configuration', () => {
   it('when nothing is set, then sandbox mode on the embedded database with the built-in simulators', () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ mode: 'sandbox', port: 8080, database: { kind: 'pglite', dataDir: './.data' } });
+    expect(config).toMatchObject({ mode: 'sandbox', port: 8080, database: { kind: 'pglite', dataDir: './.data', vacuumIntervalHours: 6 } });
     expect(config.kasu.baseUrl).toBeNull();
     expect(config.kasu.user).toBe('Api_KASU_Sandbox');
   });
