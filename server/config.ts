@@ -80,7 +80,8 @@ const EnvSchema = z
     HOST: z.string().default('0.0.0.0'),
     PUBLIC_URL: optionalUrl,
     DATA_DIR: z.string().min(1).default('./.data'),
-    DATA_DIR_VACUUM_HOURS: positiveInt(6),
+    // At most a week (a timer cannot wait 600 hours or more).
+    DATA_DIR_VACUUM_HOURS: z.coerce.number().int().min(1).max(168).default(6),
     DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
     ALLOWED_ORIGINS: csv,
     ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),

@@ -233,6 +233,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   }, { logger: logger.child({ component: 'merchant-webhooks' }) });
 
   const background = options.backgroundJobs ?? true;
+  const vacuums = background && db.kind === 'pglite';
   const vacuumHours = config.database.kind === 'pglite' ? config.database.vacuumIntervalHours : 6;
   const never = 2 ** 31 - 1; // a job that only runs when asked
   const jobs = {
@@ -245,9 +246,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     // Checks every 10 minutes whether today's report is due; one instance claims the day.
     reconciliation: startIntervalJob('reconciliation', background ? 600_000 : never, () => reconciliation.runDaily(), { logger }),
     // The embedded database only (PostgreSQL has autovacuum): first 10 minutes after start, then every few hours.
-    database: startIntervalJob('database-maintenance',
-      background && db.kind === 'pglite' ? vacuumHours * 3_600_000 : never, () => maintainDatabase(db),
-      { logger, ...(background ? { initialDelayMs: 600_000 } : {}) }),
+    database: startIntervalJob('database-maintenance', vacuums ? vacuumHours * 3_600_000 : never, () => maintainDatabase(db),
+      { logger, ...(vacuums ? { initialDelayMs: 600_000 } : {}) }),
   };
 
   const app = createApp({

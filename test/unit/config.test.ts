@@ -13,6 +13,13 @@ describe('configuration', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u@db/kasu' }).database).toEqual({ kind: 'postgres', url: 'postgres://u@db/kasu' });
   });
 
+  it('when DATA_DIR_VACUUM_HOURS is set, then it is read, within 1 to 168 hours (a longer timer would overflow)', () => {
+    expect(loadConfig({ DATA_DIR_VACUUM_HOURS: '24' }).database).toMatchObject({ kind: 'pglite', vacuumIntervalHours: 24 });
+    for (const wrong of ['0', '169', '1.5']) {
+      expect(() => loadConfig({ DATA_DIR_VACUUM_HOURS: wrong }), wrong).toThrow(/DATA_DIR_VACUUM_HOURS/);
+    }
+  });
+
   it('when several values are wrong, then one error lists every problem', () => {
     let error: unknown;
     try {
