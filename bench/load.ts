@@ -2,8 +2,8 @@
  * Parts 2 and 3: create-checkout and quote under load (autocannon, 64 connections), through the BFF (a real
  * process of the compiled server on the embedded database in a temporary DATA_DIR, or on PostgreSQL in a schema of
  * its own) and through the bare relay (bench/relay.ts), both in front of the same KASU simulator running in a process
- * of its own (bench/kasu-sandbox.ts), in alternating rounds (see compare). Latencies are taken per response (2xx only) from autocannon's `response` events, so
- * percentiles keep sub-millisecond precision. The simulator's counters give token_full requests per CURP during the
+ * of its own (bench/kasu-sandbox.ts), in alternating rounds (see compare). Latencies are taken per response (2xx
+ * only) from autocannon's `response` events, so percentiles keep sub-millisecond precision. The simulator's counters give token_full requests per CURP during the
  * BFF's part of the load, and the upstream calls each endpoint makes per request.
  */
 import autocannon, { type Request as CannonRequest, type Result as CannonResult } from 'autocannon';
@@ -60,8 +60,7 @@ type Run = { latencies: number[]; ok: number; non2xx: number; errors: number; st
 async function cannon(url: string, next: () => CannonRequest, seconds: number, leadInSeconds = 0): Promise<Run> {
   const latencies: number[] = [];
   let ok = 0;
-  const started = performance.now();
-  const measureFrom = started + leadInSeconds * 1000;
+  const measureFrom = performance.now() + leadInSeconds * 1000;
   const result = await new Promise<CannonResult>((resolve, reject) => {
     const instance = autocannon({
       url, connections: CONNECTIONS, duration: leadInSeconds + seconds, timeout: 10,
